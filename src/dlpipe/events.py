@@ -7,6 +7,7 @@ holds it up for longer than ``events.deadline`` seconds at exit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import random
@@ -175,16 +176,12 @@ class EventSink:
             return
         self._close_by = time.monotonic() + self.deadline
         self._closing.set()
-        try:
+        with contextlib.suppress(queue.Full):  # the join below still bounds the wait
             self._queue.put(_STOP, timeout=self.deadline)
-        except queue.Full:
-            pass  # the join below still bounds the wait
         self._thread.join(max(0.0, self._close_by - time.monotonic()))
         if self._thread.is_alive():
             pending = self._queue.qsize()
-            log.warning(
-                "gave up on callbacks after %.0fs: about %d events not delivered", self.deadline, pending + 1
-            )
+            log.warning("gave up on callbacks after %.0fs: about %d events not delivered", self.deadline, pending + 1)
         self._thread = None
 
     def __enter__(self) -> EventSink:

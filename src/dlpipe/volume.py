@@ -55,7 +55,9 @@ def check_volume(layout: Layout) -> Path:
     """Write a file to the volume, read it back, remove it; raise if anything fails."""
     for path in (layout.root, *layout.top_level()):
         if not path.is_dir():
-            raise DlpipeError(f"{path} is missing", "run `dlpipe volume init` (the storage chart's prepare Job)")
+            raise DlpipeError(
+                f"{path} is missing", "run `dlpipe volume init`, or enable the storage chart's prepare Job"
+            )
         if not os.access(path, os.W_OK | os.X_OK):
             st = path.stat()
             raise DlpipeError(

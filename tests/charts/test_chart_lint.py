@@ -46,5 +46,7 @@ def test_chart_versions_line_up(chart: Path) -> None:
     common = yaml.safe_load((charts.CHARTS / "dlpipe-common" / "Chart.yaml").read_text())
     for dep in meta.get("dependencies", []):
         if dep["name"] == "dlpipe-common":
-            assert dep["version"] == common["version"], f"{chart.name} depends on a dlpipe-common that is not in the repo"
+            assert dep["version"] == common["version"], (
+                f"{chart.name} depends on a dlpipe-common that is not in the repo"
+            )
             assert dep["repository"] == "file://../dlpipe-common"

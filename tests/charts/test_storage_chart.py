@@ -63,7 +63,9 @@ def test_existing_claim_creates_nothing_but_is_mounted(helm: str) -> None:
     kinds = [d["kind"] for d in docs]
     assert "PersistentVolumeClaim" not in kinds and "PersistentVolume" not in kinds
     test_pod = next(d for d in docs if d["kind"] == "Pod")
-    claims = [v["persistentVolumeClaim"]["claimName"] for v in test_pod["spec"]["volumes"] if "persistentVolumeClaim" in v]
+    claims = [
+        v["persistentVolumeClaim"]["claimName"] for v in test_pod["spec"]["volumes"] if "persistentVolumeClaim" in v
+    ]
     assert claims == ["team-data"]
 
 

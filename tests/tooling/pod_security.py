@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from typing import Any
 
 RESTRICTED_VOLUME_TYPES = {
-    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
 }
 
 
@@ -37,7 +44,7 @@ def violations(pod: dict[str, Any]) -> list[str]:
     for container in pod.get("containers", []) + pod.get("initContainers", []):
         ctx = container.get("securityContext", {})
         who = f"container {container['name']}"
-        if not (ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True):
+        if ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is not True:
             found.append(f"{who}: runAsNonRoot is not true")
         if ctx.get("runAsUser", pod_ctx.get("runAsUser")) == 0:
             found.append(f"{who}: runs as uid 0")
