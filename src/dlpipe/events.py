@@ -93,6 +93,7 @@ class EventSink:
         self.endpoints = list(endpoints or [])
         self.deadline = deadline
         self.undelivered = 0
+        self.dropped = 0
         self._seq = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -131,8 +132,10 @@ class EventSink:
             try:
                 self._queue.put_nowait(event)
             except queue.Full:
+                if not self.dropped:  # once: a stuck receiver must not flood the log
+                    log.warning("callbacks are falling behind: dropping events until they catch up")
+                self.dropped += 1
                 self.undelivered += len(self.endpoints)
-                log.warning("event queue full: dropped %s event %d for callbacks", kind, event["seq"])
         return event
 
     def _deliver_all(self) -> None:
@@ -182,6 +185,8 @@ class EventSink:
         if self._thread.is_alive():
             pending = self._queue.qsize()
             log.warning("gave up on callbacks after %.0fs: about %d events not delivered", self.deadline, pending + 1)
+        if self.dropped:
+            log.warning("%d events were dropped for callbacks (they are all in events.jsonl)", self.dropped)
         self._thread = None
 
     def __enter__(self) -> EventSink:

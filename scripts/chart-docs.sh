@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Regenerate the parameter tables of the chart READMEs from `## @param` comments.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec .venv/bin/python -m tests.tooling.chart_readme
