@@ -129,6 +129,15 @@ def test_a_hanging_receiver_stalls_the_stage_no_longer_than_the_deadline(tmp_pat
     assert len(_lines(tmp_path / "e.jsonl")) == 50
 
 
+def test_events_beyond_the_queue_are_dropped_for_callbacks_but_kept_locally(tmp_path: Path, receiver: Receiver) -> None:
+    sink = EventSink("train", tmp_path / "e.jsonl", [Endpoint(receiver.url("/hang"), timeout=5, retries=0)], deadline=0)
+    for step in range(1500):
+        sink.emit("progress", step=step)  # never blocks, even with the queue full
+    sink.close()
+    assert sink.dropped >= 1500 - 1000 - 1  # the queue holds 1000, the sender holds one more
+    assert len(_lines(tmp_path / "e.jsonl")) == 1500
+
+
 def test_an_unreachable_receiver_is_harmless(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
