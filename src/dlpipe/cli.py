@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error,
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import sys
 from collections.abc import Callable, Sequence
@@ -89,13 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(volume)
     volume.set_defaults(handler=_cmd_volume)
 
-    for register in COMMANDS:
-        register(sub, _common)
+    for module in STAGES:
+        importlib.import_module(module).register(sub, _common, config_flag)
     return parser
 
 
-# Stage modules append a ``register(subparsers, add_common_options)`` here.
-COMMANDS: list[Callable[[Any, Callable[[argparse.ArgumentParser], None]], None]] = []
+# Each stage module has ``register(subparsers, add_common_options, config_flag)``
+# and imports its heavy dependencies (TensorFlow) only when it runs.
+STAGES = ["dlpipe.ingest.command"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -151,6 +151,14 @@ class Layout:
             yield version, staged
             atomic.publish_dir(staged, final, last=last)
 
+    def cache_dir(self, *parts: str) -> Path:
+        """Scratch space on the volume (downloads that survive a killed pod, unpacked archives)."""
+        return self.root.joinpath(".cache", *parts)
+
+    def dataset_events(self, dataset: str) -> Path:
+        """Where ingest records its events when it belongs to no run."""
+        return self.dataset_dir(dataset) / "events.jsonl"
+
     def probe_path(self, name: str) -> Path:
         """Scratch file for volume health checks; hidden, so no stage ever lists it."""
         return self.root / ".probe" / name

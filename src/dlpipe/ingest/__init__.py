@@ -1,0 +1,1 @@
+"""The ingest stage: raw data -> a versioned, sharded, checksummed TFRecord dataset."""

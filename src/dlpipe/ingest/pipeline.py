@@ -1,0 +1,243 @@
+"""``dlpipe ingest``: source -> local data -> examples -> splits -> shards -> a published dataset version."""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlpipe import log, s3
+from dlpipe.errors import ConfigError, DlpipeError
+from dlpipe.events import EventSink
+from dlpipe.ingest import archives, readers, sources
+from dlpipe.layout import Layout, check_name, shard_name
+from dlpipe.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
+from dlpipe.progress import Progress
+
+logger = log.get("ingest")
+
+
+def parse_splits(text: str) -> dict[str, float]:
+    """``train=0.8,validation=0.1,test=0.1`` -> ordered fractions that sum to 1."""
+    splits: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            fraction = float(value)
+        except ValueError:
+            fraction = -1.0
+        if not sep or not 0 < fraction <= 1:
+            raise ConfigError(
+                f"--splits {text!r}: {part!r} is not NAME=FRACTION", "e.g. train=0.8,validation=0.1,test=0.1"
+            )
+        splits[check_name("split", name.strip())] = fraction
+    if not splits or abs(sum(splits.values()) - 1) > 1e-6:
+        raise ConfigError(f"--splits {text!r}: the fractions add up to {sum(splits.values()):g}, not 1")
+    return splits
+
+
+@dataclass
+class Options:
+    source: str
+    dataset: str
+    format: str = "auto"
+    label: str | None = None
+    text_column: str | None = None
+    splits: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
+    shards: int = 4
+    compression: str = "none"
+    seed: int = 42
+    force: bool = False
+    upload: str | None = None
+    sha256: str | None = None
+    workers: int = 8
+    limits: archives.Limits = field(default_factory=archives.Limits)
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> Options:
+        for required in ("source", "dataset"):
+            if not section.get(required):
+                flag = "--" + required
+                raise ConfigError(f"{flag} is required", f"or set ingest.{required} in the configuration file")
+        limits = section.get("limits", {})
+        return cls(
+            source=section["source"],
+            dataset=check_name("dataset", section["dataset"]),
+            format=section.get("format", "auto"),
+            label=section.get("label"),
+            text_column=section.get("text_column"),
+            splits=parse_splits(section.get("splits", "train=0.8,validation=0.1,test=0.1")),
+            shards=section.get("shards", 4),
+            compression=section.get("compression", "none"),
+            seed=section.get("seed", 42),
+            force=section.get("force", False),
+            upload=section.get("upload"),
+            sha256=section.get("sha256"),
+            workers=section.get("workers", 8),
+            limits=archives.Limits(**limits),
+        )
+
+    def identity(self) -> dict[str, Any]:
+        """The options that decide a dataset's content (with the source's fingerprint)."""
+        return {
+            "format": self.format,
+            "label": self.label,
+            "text_column": self.text_column,
+            "splits": self.splits,
+            "shards": self.shards,
+            "compression": self.compression,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Result:
+    dataset: str
+    version: int
+    manifest: Path
+    up_to_date: bool
+    examples: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _existing(layout: Layout, opts: Options, fingerprint: str) -> int | None:
+    for version in reversed(layout.dataset_versions(opts.dataset)):
+        manifest = read_manifest(layout.dataset_version_dir(opts.dataset, version))
+        if manifest.get("source", {}).get("fingerprint") == fingerprint and manifest.get("options") == opts.identity():
+            return version
+    return None
+
+
+def assign_splits(items: dict[str | None, Sequence[Any]], fractions: dict[str, float], seed: int) -> dict[str, list]:
+    """The source's own splits, else a seeded split by ``fractions``; shuffled either way (seeded)."""
+    rng = np.random.default_rng(seed)
+    if None not in items:
+        return {split: [seq[i] for i in rng.permutation(len(seq))] for split, seq in items.items() if len(seq)}
+    pool = items[None]
+    order = rng.permutation(len(pool))
+    result, start, acc = {}, 0, 0.0
+    for split, fraction in fractions.items():
+        acc += fraction
+        end = round(acc * len(pool))
+        if end > start:
+            result[split] = [pool[i] for i in order[start:end]]
+        else:
+            logger.warning("split %s gets no examples out of %d; it is left out", split, len(pool))
+        start = end
+    return result
+
+
+def _write_shard(path: Path, items: Sequence[Any], encode: Any, compressed: bool, progress: Progress) -> dict[str, Any]:
+    import tensorflow as tf
+
+    options = tf.io.TFRecordOptions(compression_type="GZIP" if compressed else "")
+    written = 0
+    with tf.io.TFRecordWriter(str(path), options) as writer:
+        for item in items:
+            record = encode(item)
+            if record is not None:
+                writer.write(record)
+                written += 1
+            progress.advance()
+    return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
+
+
+def write_splits(
+    staged: Path, splits: dict[str, list], examples: readers.Examples, opts: Options, progress: Progress
+) -> dict[str, Any]:
+    compressed = opts.compression == "gzip"
+    jobs = []
+    for split, items in splits.items():
+        count = max(1, min(opts.shards, len(items)))
+        for k in range(count):
+            chunk = items[k * len(items) // count : (k + 1) * len(items) // count]
+            jobs.append((split, staged / shard_name(split, k, count, compressed), chunk))
+    # Threads: image decoding and TFRecord writing release the GIL.
+    with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
+        futures = [
+            (split, pool.submit(_write_shard, path, chunk, examples.encode, compressed, progress))
+            for split, path, chunk in jobs
+        ]
+        shards: dict[str, list] = collections.defaultdict(list)
+        for split, future in futures:
+            shards[split].append(future.result())
+    result = {}
+    for split, entries in shards.items():
+        total = sum(s["examples"] for s in entries)
+        if total == 0:
+            raise DlpipeError(f"split {split} has no usable examples (all were skipped: {dict(examples.skipped)})")
+        result[split] = {"examples": total, "shards": entries}
+    return result
+
+
+def _read(source: sources.Source, path: Path | None, work: Path, opts: Options) -> readers.Examples:
+    if path is None:
+        return readers.read_sample(opts.source.removeprefix("sample:"))
+    if archives.is_archive(path):
+        logger.info("unpacking %s", path.name)
+        path = archives.extract(path, work / "unpacked", opts.limits)
+    return readers.read(path, opts.format, opts.label, opts.text_column)
+
+
+def ingest(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> Result:
+    interval = config.get("progress_interval", 30)
+    source = sources.resolve(opts.source, layout, config, sha256=opts.sha256, workers=opts.workers)
+    events.emit("started", dataset=opts.dataset, source=opts.source)
+    if not opts.force and source.fingerprint and (version := _existing(layout, opts, source.fingerprint)):
+        return Result(opts.dataset, version, layout.manifest_path(opts.dataset, version), up_to_date=True)
+
+    fetching = Progress(f"{opts.dataset}: fetch", "bytes", source.total_bytes, interval, events)
+    path = source.fetch(fetching.advance)
+    if source.kind in ("s3", "http"):
+        fetching.close()
+    assert source.fingerprint is not None
+    if not opts.force and (version := _existing(layout, opts, source.fingerprint)):
+        sources.remove_cache(source)
+        return Result(opts.dataset, version, layout.manifest_path(opts.dataset, version), up_to_date=True)
+
+    work = layout.cache_dir("work", uuid.uuid4().hex[:12])
+    try:
+        examples = _read(source, path, work, opts)
+        splits = assign_splits(examples.items, opts.splits, opts.seed)
+        writing = Progress(f"{opts.dataset}: convert", "examples", sum(map(len, splits.values())), interval, events)
+        with layout.publish_dataset(opts.dataset) as (version, staged):
+            split_info = write_splits(staged, splits, examples, opts, writing)
+            writing.close()
+            manifest = {
+                "dataset": opts.dataset,
+                "version": version,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "source": {"uri": opts.source, "fingerprint": source.fingerprint},
+                "format": examples.format,
+                "compression": opts.compression,
+                "options": opts.identity(),
+                "features": examples.features,
+                "label": {"name": examples.label, "classes": examples.classes},
+                "splits": split_info,
+                "skipped": dict(examples.skipped),
+            }
+            write_manifest(staged, manifest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = Result(
+        opts.dataset,
+        version,
+        layout.manifest_path(opts.dataset, version),
+        up_to_date=False,
+        examples={s: info["examples"] for s, info in split_info.items()},
+        skipped=dict(examples.skipped),
+    )
+    if opts.upload:
+        target = f"{opts.upload.rstrip('/')}/{opts.dataset}/{version}"
+        logger.info("uploading to %s", target)
+        s3.upload_tree(s3.client(config.get("s3", {})), result.manifest.parent, target, last=MANIFEST_NAME)
+    sources.remove_cache(source)
+    return result
