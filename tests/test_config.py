@@ -68,7 +68,7 @@ def test_environment_lists_as_json() -> None:
         ({"DLPIPE_PROGRESS_INTERVAL": "0"}, "progress_interval: 0.0 is less than or equal to the minimum of 0"),
         ({"DLPIPE_S3__VERIFY_TLS": "maybe"}, "DLPIPE_S3__VERIFY_TLS='maybe' is not true or false"),
         ({"DLPIPE_ROOTDIR": "/x"}, "unknown environment variable DLPIPE_ROOTDIR (did you mean DLPIPE_ROOT"),
-        ({"DLPIPE_RUN_ID": "My Run"}, "run_id: 'My Run' does not match"),
+        ({"DLPIPE_RUN_ID": "My Run"}, "run_id: 'My Run' is not allowed; use 1-63 lower-case letters"),
         ({"DLPIPE_EVENTS__ENDPOINTS": "[{"}, "DLPIPE_EVENTS__ENDPOINTS='[{' is not a JSON list"),
     ],
 )
@@ -82,7 +82,10 @@ def test_bad_environment_names_variable_value_and_allowed(environ: dict, message
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("progres_interval: 5\n", "unknown setting progres_interval; allowed: events, log_format, progress_interval"),
+        (
+            "progres_interval: 5\n",
+            "unknown setting progres_interval; allowed: events, ingest, log_format, progress_interval",
+        ),
         ("s3:\n  regon: x\n", "unknown setting regon under s3; allowed: access_key_id, addressing_style"),
         ("events:\n  endpoints:\n    - {type: event, endpoint: ftp://x}\n", "events.endpoints[0].endpoint: 'ftp://x'"),
         ("events:\n  endpoints:\n    - {endpoint: http://x}\n", "events.endpoints[0]: 'type' is a required property"),

@@ -161,7 +161,8 @@ class EventSink:
             if attempt == endpoint.retries or not self._pause(random.uniform(0, delay)):
                 break
             delay = min(delay * 2, _BACKOFF_MAX_S)
-        log.warning("callback %s: %s event %d not delivered", endpoint.safe_url, event["type"], event["seq"])
+        if time.monotonic() < self._close_by:  # past it, close() has already reported
+            log.warning("callback %s: %s event %d not delivered", endpoint.safe_url, event["type"], event["seq"])
         return False
 
     def _pause(self, seconds: float) -> bool:

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         print(f"{result.dataset} is up to date: version {result.version} ({result.manifest})")
     else:
         splits = ", ".join(f"{split} {count}" for split, count in result.examples.items())
-        skipped = ", ".join(f"{count} {why}" for why, count in result.skipped.items())
+        skipped = ", ".join(f"{count} {why}" for why, count in sorted(result.skipped.items()))
         print(
             f"{result.dataset} version {result.version}: {splits} examples{'; skipped ' + skipped if skipped else ''}"
         )

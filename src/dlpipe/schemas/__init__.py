@@ -33,6 +33,8 @@ def _describe(error: ValidationError) -> str:
         unknown = sorted(set(error.instance) - set(allowed))
         where = "" if field == "(top level)" else f" under {field}"
         return f"unknown setting {', '.join(unknown)}{where}; allowed: {', '.join(allowed)}"
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{field}: {error.instance!r} is not allowed; {error.schema['description']}"
     return f"{field}: {error.message}"
 
 

@@ -1,0 +1,315 @@
+"""`dlpipe ingest` on local data in every format, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dlpipe.layout import Layout
+from dlpipe.manifest import read_manifest, verify_shards
+from tests.ingest.conftest import (
+    make_csv,
+    make_image_folders,
+    make_imdb,
+    make_npz,
+    run_cli,
+    tar_folder,
+    zip_folder,
+)
+
+
+def ingest(root: Path, source: Path | str, dataset: str, *extra: str) -> int:
+    return run_cli(
+        "ingest", "--source", str(source), "--dataset", dataset, "--root", str(root), "--log-format", "text", *extra
+    )
+
+
+def dataset(root: Path, name: str, version: int | None = None) -> tuple[Path, dict]:
+    layout = Layout(root)
+    version = version or layout.dataset_versions(name)[-1]
+    directory = layout.dataset_version_dir(name, version)
+    manifest = read_manifest(directory)
+    verify_shards(directory, manifest)
+    return directory, manifest
+
+
+def parse(directory: Path, manifest: dict, split: str) -> dict[str, np.ndarray]:
+    """Read a split back the way training will: batch, then parse_example."""
+    spec = {}
+    for name, feat in manifest["features"].items():
+        dtype = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}[feat["dtype"]]
+        spec[name] = tf.io.FixedLenFeature(feat["shape"], dtype)
+    files = [str(directory / s["file"]) for s in manifest["splits"][split]["shards"]]
+    compression = "GZIP" if manifest["compression"] == "gzip" else ""
+    data = (
+        tf.data.TFRecordDataset(files, compression_type=compression)
+        .batch(10_000)
+        .map(lambda batch: tf.io.parse_example(batch, spec))
+    )
+    return {k: v.numpy() for k, v in next(iter(data)).items()}
+
+
+def test_sample_digits_then_up_to_date_then_force(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert ingest(tmp_path, "sample:digits", "digits") == 0
+    out = capsys.readouterr().out
+    assert "digits version 1: train 1438, validation 179, test 180 examples" in out
+    directory, manifest = dataset(tmp_path, "digits")
+    assert f"manifest: {directory / 'manifest.json'}" in out
+    assert manifest["label"] == {"name": "label", "classes": [str(i) for i in range(10)]}
+    assert manifest["features"]["image"] == {"dtype": "float32", "shape": [8, 8]}
+    assert [s["file"] for s in manifest["splits"]["train"]["shards"]] == [
+        f"train-0000{i}-of-00004.tfrecord" for i in range(4)
+    ]
+    train = parse(directory, manifest, "train")
+    assert train["image"].shape == (1438, 8, 8) and set(train["label"]) == set(range(10))
+
+    assert ingest(tmp_path, "sample:digits", "digits") == 0
+    assert "digits is up to date: version 1" in capsys.readouterr().out
+    assert ingest(tmp_path, "sample:digits", "digits", "--shards", "2") == 0, "other options: a new version"
+    assert "digits version 2" in capsys.readouterr().out
+    assert ingest(tmp_path, "sample:digits", "digits", "--force") == 0
+    assert "digits version 3" in capsys.readouterr().out
+    assert Layout(tmp_path).dataset_versions("digits") == [1, 2, 3]
+
+
+def test_split_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    source = make_npz(tmp_path / "data.npz")
+    ingest(tmp_path / "a", source, "d", "--seed", "7")
+    ingest(tmp_path / "b", source, "d", "--seed", "7")
+    ingest(tmp_path / "c", source, "d", "--seed", "8")
+    sums = [dataset(tmp_path / r, "d")[1]["splits"]["train"]["shards"][0]["sha256"] for r in "abc"]
+    assert sums[0] == sums[1] != sums[2]
+
+
+def test_npz_with_custom_splits_shards_and_gzip(tmp_path: Path) -> None:
+    source = make_npz(tmp_path / "data.npz", rows=300)
+    assert (
+        ingest(tmp_path, source, "arrays", "--splits", "train=0.5,test=0.5", "--shards", "3", "--compression", "gzip")
+        == 0
+    )
+    directory, manifest = dataset(tmp_path, "arrays")
+    assert manifest["format"] == "npz"
+    assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 150, "test": 150}
+    assert [s["file"] for s in manifest["splits"]["test"]["shards"]][-1] == "test-00002-of-00003.tfrecord.gz"
+    test = parse(directory, manifest, "test")
+    original = np.load(source)
+    # Every parsed row is a row of the source, with its own label.
+    rows = {tuple(np.round(x.ravel(), 5)): int(y) for x, y in zip(original["x"], original["y"], strict=False)}
+    assert manifest["label"]["name"] == "y"
+    for x, y in zip(test["x"], test["y"], strict=False):
+        assert rows[tuple(np.round(x.ravel(), 5))] == y
+
+
+def test_csv_with_string_label_and_columns(tmp_path: Path) -> None:
+    assert ingest(tmp_path, make_csv(tmp_path / "iris.csv"), "iris", "--label", "species") == 0
+    directory, manifest = dataset(tmp_path, "iris")
+    assert manifest["label"]["classes"] == ["setosa", "versicolor", "virginica"]
+    assert manifest["features"]["height"] == {"dtype": "float32", "shape": []}
+    assert manifest["features"]["weight"] == {"dtype": "int64", "shape": []}
+    assert manifest["features"]["colour"] == {"dtype": "string", "shape": []}
+    train = parse(directory, manifest, "train")
+    assert set(train["colour"]) == {b"red", b"blue"}
+
+
+def test_parquet(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"a": np.arange(50, dtype=np.float64), "b": np.arange(50) % 5, "label": np.arange(50) % 2})
+    pq.write_table(table, tmp_path / "t.parquet")
+    assert ingest(tmp_path, tmp_path / "t.parquet", "tab") == 0
+    _, manifest = dataset(tmp_path, "tab")
+    assert manifest["format"] == "parquet" and manifest["label"]["classes"] == ["0", "1"]
+    assert sum(s["examples"] for s in manifest["splits"].values()) == 50
+
+
+def test_csv_text_classification(tmp_path: Path) -> None:
+    lines = ["review,sentiment"] + [f'"great, {i}",pos' if i % 2 else f"awful {i},neg" for i in range(40)]
+    (tmp_path / "reviews.csv").write_text("\n".join(lines) + "\n")
+    assert ingest(tmp_path, tmp_path / "reviews.csv", "reviews", "--text-column", "review", "--label", "sentiment") == 0
+    directory, manifest = dataset(tmp_path, "reviews")
+    assert manifest["format"] == "text-csv"
+    assert set(manifest["features"]) == {"text", "sentiment"}
+    texts = parse(directory, manifest, "train")["text"]
+    assert any(t.startswith(b"great, ") for t in texts)
+
+
+def test_image_folders_zip_skips_corrupt_and_non_images(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    archive = zip_folder(make_image_folders(tmp_path / "src"), tmp_path / "pets.zip")
+    assert ingest(tmp_path / "vol", archive, "pets") == 0
+    out = capsys.readouterr().out
+    assert "skipped 1 corrupt image, 1 not an image" in out
+    directory, manifest = dataset(tmp_path / "vol", "pets")
+    assert manifest["format"] == "images"
+    assert manifest["label"]["classes"] == ["Cat", "Dog"]
+    assert manifest["skipped"] == {"corrupt image": 1, "not an image": 1}
+    assert sum(s["examples"] for s in manifest["splits"].values()) == 12
+    images = parse(directory, manifest, "train")["image"]
+    decoded = tf.io.decode_image(images[0])
+    assert decoded.shape == (10, 12, 3)
+    assert not (tmp_path / "vol" / ".cache" / "work").exists() or not any(
+        (tmp_path / "vol" / ".cache" / "work").iterdir()
+    )
+
+
+def test_imdb_layout_keeps_the_source_splits(tmp_path: Path) -> None:
+    archive = tar_folder(make_imdb(tmp_path / "src"), tmp_path / "aclImdb_v1.tar.gz")
+    assert ingest(tmp_path / "vol", archive, "imdb") == 0
+    directory, manifest = dataset(tmp_path / "vol", "imdb")
+    assert manifest["format"] == "text"
+    assert manifest["label"]["classes"] == ["neg", "pos"], "unsup is not a class"
+    assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 10, "test": 6}
+    texts = parse(directory, manifest, "train")["text"]
+    assert any("très bien" in t.decode() for t in texts)
+
+
+def test_tfrecords_are_validated_and_resharded(tmp_path: Path) -> None:
+    ingest(tmp_path / "first", make_npz(tmp_path / "d.npz", rows=200), "d")
+    first_dir, first = dataset(tmp_path / "first", "d")
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for shard in first["splits"]["train"]["shards"]:
+        (shards / shard["file"]).write_bytes((first_dir / shard["file"]).read_bytes())
+    assert ingest(tmp_path / "second", shards, "again", "--shards", "2", "--label", "y") == 0
+    _, manifest = dataset(tmp_path / "second", "again")
+    assert manifest["format"] == "tfrecord"
+    assert sum(s["examples"] for s in manifest["splits"].values()) == first["splits"]["train"]["examples"]
+    assert manifest["features"]["x"] == {"dtype": "float32", "shape": [12]}
+
+
+def test_corrupt_tfrecord_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "bad.tfrecord").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00garbage-garbage-garbage")
+    assert ingest(tmp_path, tmp_path / "bad.tfrecord", "bad") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.tfrecord is not a valid TFRecord file" in err[0]
+    assert Layout(tmp_path).dataset_versions("bad") == []
+
+
+def _evil_zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data/a/1.txt", "fine")
+        zf.writestr("../../escaped.txt", "pwned")
+    return path
+
+
+def _evil_tar_link(path: Path) -> Path:
+    with tarfile.open(path, "w") as tf_:
+        info = tarfile.TarInfo("data/a/passwd")
+        info.type, info.linkname = tarfile.SYMTYPE, "../../../../etc/passwd"
+        tf_.addfile(info)
+    return path
+
+
+def _evil_tar_dotdot(path: Path) -> Path:
+    with tarfile.open(path, "w") as tf_:
+        data = b"pwned"
+        info = tarfile.TarInfo("data/../../escaped.txt")
+        info.size = len(data)
+        tf_.addfile(info, __import__("io").BytesIO(data))
+    return path
+
+
+def _bomb(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("data/a/zeros.txt", b"\0" * (20 << 20))
+        zf.writestr("data/b/zeros.txt", b"\0" * (20 << 20))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_evil_zip, "points outside the archive's folder"),
+        (_evil_tar_link, "points outside the archive"),
+        (_evil_tar_dotdot, "points outside the archive's folder"),
+        (_bomb, "compression ratio"),
+    ],
+    ids=["zip-dotdot", "tar-symlink", "tar-dotdot", "zip-bomb"],
+)
+def test_hostile_archives_are_refused_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture, make, message: str
+) -> None:
+    suffix = ".zip" if make in (_evil_zip, _bomb) else ".tar"
+    archive = make(tmp_path / "upload" / f"x{suffix}") if (tmp_path / "upload").mkdir() is None else None
+    root = tmp_path / "deep" / "vol"
+    assert ingest(root, archive, "evil") == 1
+    assert message in capsys.readouterr().err
+    assert Layout(root).dataset_versions("evil") == []
+    assert not list(tmp_path.rglob("escaped.txt"))
+    work = root / ".cache" / "work"
+    assert not work.exists() or not any(work.iterdir())
+
+
+def test_failure_half_way_leaves_nothing_and_the_next_run_succeeds(tmp_path: Path, monkeypatch) -> None:
+    from dlpipe.ingest import pipeline
+
+    source = make_npz(tmp_path / "d.npz")
+    real = pipeline._write_shard
+    calls = []
+
+    def flaky(path, items, encode, compressed, progress):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(path, items, encode, compressed, progress)
+
+    monkeypatch.setattr(pipeline, "_write_shard", flaky)
+    assert ingest(tmp_path, source, "d", "--workers", "1") == 1
+    assert Layout(tmp_path).dataset_versions("d") == []
+    monkeypatch.setattr(pipeline, "_write_shard", real)
+    assert ingest(tmp_path, source, "d") == 0
+    assert Layout(tmp_path).dataset_versions("d") == [2]
+
+
+def test_killed_ingest_leaves_nothing_visible(tmp_path: Path) -> None:
+    source = make_npz(tmp_path / "big.npz", rows=60_000)
+    root = tmp_path / "vol"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLPIPE_")}
+    cmd = [sys.executable, "-m", "dlpipe", "ingest", "--source", str(source), "--dataset", "big", "--root", str(root)]
+    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = root / "datasets" / "big"
+    deadline = time.monotonic() + 120
+    while not (parent.is_dir() and any(p.name.startswith(".tmp-") for p in parent.iterdir())):
+        assert child.poll() is None, "ingest ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)  # half-way through writing shards
+    child.wait()
+    assert Layout(root).dataset_versions("big") == []
+    assert ingest(root, source, "big", "--shards", "1", "--splits", "train=1") == 0
+    assert Layout(root).dataset_versions("big") == [2]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--source", "nowhere/at/all", "--dataset", "x"], "nowhere/at/all does not exist"),
+        (["--source", "sample:digits"], "--dataset is required"),
+        (["--source", "sample:digits", "--dataset", "Bad Name"], "ingest.dataset: 'Bad Name' is not allowed; use 1-63"),
+        (["--source", "sample:digits", "--dataset", "d", "--splits", "train=0.7,test=0.7"], "add up to 1.4"),
+        (["--source", "ftp://x/y", "--dataset", "d"], "unsupported scheme"),
+        (["--source", "sample:cifar", "--dataset", "d"], "unknown sample 'cifar'"),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str) -> None:
+    code = run_cli("ingest", "--root", str(tmp_path), *args)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code in (1, 2) and len(err) == 1 and message in err[0], err
+
+
+def test_events_record_the_run(tmp_path: Path) -> None:
+    assert ingest(tmp_path, "sample:digits", "digits", "--run-id", "r1") == 0
+    events = [json.loads(line) for line in (tmp_path / "runs" / "r1" / "events.jsonl").read_text().splitlines()]
+    assert events[0]["type"] == "started" and events[-1]["type"] == "finished"
+    assert events[-1]["version"] == 1 and events[-1]["examples"]["train"] == 1438
