@@ -44,14 +44,20 @@ def fetch(
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 resumed = response.status == 206
+                expected = response.headers.get("Content-Length")
+                received = 0
                 with open(part, "ab" if resumed else "wb") as out:
                     while chunk := response.read(_CHUNK):
                         out.write(chunk)
+                        received += len(chunk)
                         if on_bytes:
                             on_bytes(len(chunk))
                     out.flush()
                     os.fsync(out.fileno())
-            break
+            # A dropped connection can look like a normal end: check the length.
+            if expected is None or received == int(expected):
+                break
+            last_error = f"connection closed after {received} of {expected} bytes"
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and have:  # asked beyond the end: the part file is already whole
                 break
