@@ -90,14 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(volume)
     volume.set_defaults(handler=_cmd_volume)
 
-    for module in STAGES:
+    for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub, _common, config_flag)
     return parser
 
 
-# Each stage module has ``register(subparsers, add_common_options, config_flag)``
-# and imports its heavy dependencies (TensorFlow) only when it runs.
-STAGES = ["dlpipe.ingest.command"]
+# Each has ``register(subparsers, add_common_options, config_flag)`` and imports
+# its heavy dependencies (TensorFlow) only when it runs, so --help stays fast.
+COMMAND_MODULES = ["dlpipe.dataset_command", "dlpipe.ingest.command"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -258,11 +258,11 @@ def test_failure_half_way_leaves_nothing_and_the_next_run_succeeds(tmp_path: Pat
     real = pipeline._write_shard
     calls = []
 
-    def flaky(path, items, encode, compressed, progress):
+    def flaky(path, items, examples, compressed, progress):
         calls.append(path)
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
-        return real(path, items, encode, compressed, progress)
+        return real(path, items, examples, compressed, progress)
 
     monkeypatch.setattr(pipeline, "_write_shard", flaky)
     assert ingest(tmp_path, source, "d", "--workers", "1") == 1
@@ -313,3 +313,19 @@ def test_events_record_the_run(tmp_path: Path) -> None:
     events = [json.loads(line) for line in (tmp_path / "runs" / "r1" / "events.jsonl").read_text().splitlines()]
     assert events[0]["type"] == "started" and events[-1]["type"] == "finished"
     assert events[-1]["version"] == 1 and events[-1]["examples"]["train"] == 1438
+
+
+def test_dataset_list_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    ingest(tmp_path, make_npz(tmp_path / "d.npz", rows=40), "d")
+    capsys.readouterr()
+    assert run_cli("dataset", "list", "--root", str(tmp_path)) == 0
+    assert capsys.readouterr().out == "d\t1\n"
+    assert run_cli("dataset", "verify", "d", "--root", str(tmp_path)) == 0
+    assert "d@1: ok (40 examples in" in capsys.readouterr().out
+    directory, manifest = dataset(tmp_path, "d")
+    shard = directory / manifest["splits"]["train"]["shards"][0]["file"]
+    shard.write_bytes(shard.read_bytes()[:-1] + b"X")
+    assert run_cli("dataset", "verify", "d@1", "--root", str(tmp_path)) == 1
+    assert "is corrupt" in capsys.readouterr().err
+    assert run_cli("dataset", "verify", "d@7", "--root", str(tmp_path)) == 1
+    assert "has no version 7" in capsys.readouterr().err

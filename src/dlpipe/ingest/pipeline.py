@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import collections
+import gzip
+import hashlib
+import io
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -116,26 +119,68 @@ def _existing(layout: Layout, opts: Options, fingerprint: str) -> int | None:
     return None
 
 
-def assign_splits(items: dict[str | None, Sequence[Any]], fractions: dict[str, float], seed: int) -> dict[str, list]:
+def assign_splits(items: dict[str | None, Sequence[Any]], fractions: dict[str, float], seed: int) -> dict[str, Any]:
     """The source's own splits, else a seeded split by ``fractions``; shuffled either way (seeded)."""
     rng = np.random.default_rng(seed)
     if None not in items:
         return {split: [seq[i] for i in rng.permutation(len(seq))] for split, seq in items.items() if len(seq)}
     pool = items[None]
     order = rng.permutation(len(pool))
+    if isinstance(pool, range):  # row numbers: stay in numpy, no million-element lists
+        pool = np.arange(pool.start, pool.stop, pool.step)
     result, start, acc = {}, 0, 0.0
     for split, fraction in fractions.items():
         acc += fraction
         end = round(acc * len(pool))
         if end > start:
-            result[split] = [pool[i] for i in order[start:end]]
+            chosen = order[start:end]
+            result[split] = pool[chosen] if isinstance(pool, np.ndarray) else [pool[i] for i in chosen]
         else:
             logger.warning("split %s gets no examples out of %d; it is left out", split, len(pool))
         start = end
     return result
 
 
-def _write_shard(path: Path, items: Sequence[Any], encode: Any, compressed: bool, progress: Progress) -> dict[str, Any]:
+BLOCK_ROWS = 16384
+
+
+class _HashingFile(io.RawIOBase):
+    """A write-only file that hashes what reaches the disk, saving a second read."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self.sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.sha256.update(data)
+        return self._file.write(data)
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def _write_shard(
+    path: Path, items: Sequence[Any], examples: readers.Examples, compressed: bool, progress: Progress
+) -> dict[str, Any]:
+    if examples.encode_block is None:
+        written = _write_records(path, items, examples.encode, compressed, progress)
+        return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
+    # Dense data: blocks of TFRecords built by numpy (TF reads gzip files as Python writes them).
+    with _HashingFile(path) as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if compressed else raw as out:
+            for start in range(0, len(items), BLOCK_ROWS):
+                block = items[start : start + BLOCK_ROWS]
+                out.write(examples.encode_block(block))
+                progress.advance(len(block))
+        digest = raw.sha256.hexdigest()
+    return {"file": path.name, "examples": len(items), "sha256": digest}
+
+
+def _write_records(path: Path, items: Sequence[Any], encode: Any, compressed: bool, progress: Progress) -> int:
     import tensorflow as tf
 
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compressed else "")
@@ -147,7 +192,7 @@ def _write_shard(path: Path, items: Sequence[Any], encode: Any, compressed: bool
                 writer.write(record)
                 written += 1
             progress.advance()
-    return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
+    return written
 
 
 def write_splits(
@@ -163,7 +208,7 @@ def write_splits(
     # Threads: image decoding and TFRecord writing release the GIL.
     with ThreadPoolExecutor(max_workers=max(1, opts.workers)) as pool:
         futures = [
-            (split, pool.submit(_write_shard, path, chunk, examples.encode, compressed, progress))
+            (split, pool.submit(_write_shard, path, chunk, examples, compressed, progress))
             for split, path, chunk in jobs
         ]
         shards: dict[str, list] = collections.defaultdict(list)

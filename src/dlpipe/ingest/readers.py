@@ -18,6 +18,7 @@ import numpy as np
 
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.ingest import examples
+from dlpipe.ingest.dense import DenseEncoder
 
 FORMATS = ("auto", "images", "text", "csv", "parquet", "npz", "tfrecord")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
@@ -44,6 +45,8 @@ class Examples:
     items: dict[str | None, Sequence[Any]]  # split -> items; None: not split by the source
     encode: Callable[[Any], bytes | None]
     skipped: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Encodes many items at once into TFRecord-framed bytes, when the data allows it (dense.py).
+    encode_block: Callable[[Sequence[Any]], bytes] | None = None
 
     @property
     def count(self) -> int:
@@ -83,7 +86,8 @@ def from_arrays(fmt: str, columns: dict[str, np.ndarray], label: str) -> Example
         values[label] = (y[i], "int64")
         return examples.serialize(values)
 
-    return Examples(fmt, features, label, classes, {None: range(len(y))}, encode)
+    block = DenseEncoder(inputs, label, y).encode if DenseEncoder.fits(inputs, classes) else None
+    return Examples(fmt, features, label, classes, {None: range(len(y))}, encode, encode_block=block)
 
 
 def read_npz(path: Path, label: str | None) -> Examples:

@@ -1,0 +1,69 @@
+"""Ingest throughput on generated tabular (NPZ) data, against a raw copy of the
+same bytes measured in the same run (the I/O limit).
+
+    .venv/bin/python bench/ingest.py [--megabytes 300] [--workers 1,2,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dlpipe.events import EventSink
+from dlpipe.ingest.pipeline import Options, ingest
+from dlpipe.layout import Layout
+
+FEATURES = 32  # float32 columns per example: 128 bytes of features
+
+
+def make_source(path: Path, megabytes: int) -> int:
+    rows = megabytes * (1 << 20) // (FEATURES * 4)
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.normal(size=(rows, FEATURES)).astype(np.float32), y=rng.integers(0, 10, rows))
+    return rows
+
+
+def raw_copy(source: Path, dest: Path) -> float:
+    """A durable copy, as ingest's output is durable (fsynced before it is published)."""
+    began = time.perf_counter()
+    shutil.copyfile(source, dest)
+    with open(dest, "rb") as handle:
+        os.fsync(handle.fileno())
+    return time.perf_counter() - began
+
+
+def run_ingest(source: Path, root: Path, workers: int) -> float:
+    opts = Options(source=str(source), dataset="bench", shards=8, workers=workers, force=True)
+    began = time.perf_counter()
+    ingest(opts, Layout(root), {"progress_interval": 3600}, EventSink("bench"))
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--megabytes", type=int, default=300)
+    parser.add_argument("--workers", default="1,4")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        work = Path(tmp)
+        source = work / "source.npz"
+        rows = make_source(source, args.megabytes)
+        size_mb = source.stat().st_size / (1 << 20)
+        copy_s = raw_copy(source, work / "copy.npz")
+        print(f"source: {rows} examples, {size_mb:.0f} MB; raw copy {size_mb / copy_s:.0f} MB/s")
+        for workers in (int(w) for w in args.workers.split(",")):
+            seconds = run_ingest(source, work / f"vol-{workers}", workers)
+            print(
+                f"ingest, {workers} worker(s): {rows / seconds:,.0f} examples/s, {size_mb / seconds:.1f} MB/s, "
+                f"ratio to raw copy {copy_s / seconds:.3f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
