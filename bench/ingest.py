@@ -29,12 +29,36 @@ def make_source(path: Path, megabytes: int) -> int:
     return rows
 
 
+def make_images(folder: Path, count: int) -> int:
+    """Class folders of 256x256 JPEG photos-like noise; returns their total bytes."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    total = 0
+    for i in range(count):
+        path = folder / f"class{i % 2}" / f"{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path, quality=85)
+        total += path.stat().st_size
+    return total
+
+
 def raw_copy(source: Path, dest: Path) -> float:
     """A durable copy, as ingest's output is durable (fsynced before it is published)."""
     began = time.perf_counter()
     shutil.copyfile(source, dest)
     with open(dest, "rb") as handle:
         os.fsync(handle.fileno())
+    return time.perf_counter() - began
+
+
+def raw_copy_tree(source: Path, dest: Path) -> float:
+    began = time.perf_counter()
+    shutil.copytree(source, dest)
+    for path in dest.rglob("*.jpg"):
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
     return time.perf_counter() - began
 
 
@@ -49,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--megabytes", type=int, default=300)
     parser.add_argument("--workers", default="1,4")
+    parser.add_argument("--images", type=int, default=0, help="also ingest this many generated JPEGs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         work = Path(tmp)
@@ -63,6 +88,17 @@ def main() -> None:
                 f"ingest, {workers} worker(s): {rows / seconds:,.0f} examples/s, {size_mb / seconds:.1f} MB/s, "
                 f"ratio to raw copy {copy_s / seconds:.3f}"
             )
+        if args.images:
+            photos = work / "photos"
+            size_mb = make_images(photos, args.images) / (1 << 20)
+            copy_s = raw_copy_tree(photos, work / "photos-copy")
+            print(f"images: {args.images} JPEGs, {size_mb:.0f} MB; raw copy {size_mb / copy_s:.0f} MB/s")
+            for workers in (int(w) for w in args.workers.split(",")):
+                seconds = run_ingest(photos, work / f"img-{workers}", workers)
+                print(
+                    f"ingest images, {workers} worker(s): {args.images / seconds:,.0f} images/s, "
+                    f"{size_mb / seconds:.1f} MB/s, ratio to raw copy {copy_s / seconds:.3f}"
+                )
 
 
 if __name__ == "__main__":

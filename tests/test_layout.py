@@ -137,16 +137,22 @@ def _allocate_many(parent: str, count: int, queue: multiprocessing.Queue) -> Non
     queue.put([allocate_version(Path(parent)) for _ in range(count)])
 
 
-def test_concurrent_allocation_never_duplicates(tmp_path: Path) -> None:
+def _in_processes(target, processes: int, *args) -> list:
+    """Run ``target(*args, queue)`` in separate processes at once; return what each put on the queue."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    workers = [ctx.Process(target=_allocate_many, args=(str(tmp_path), 25, queue)) for _ in range(6)]
+    workers = [ctx.Process(target=target, args=(*args, queue)) for _ in range(processes)]
     for worker in workers:
         worker.start()
     results = [queue.get(timeout=60) for _ in workers]
     for worker in workers:
         worker.join(timeout=60)
         assert worker.exitcode == 0
+    return results
+
+
+def test_concurrent_allocation_never_duplicates(tmp_path: Path) -> None:
+    results = _in_processes(_allocate_many, 6, str(tmp_path), 25)
     allocated = sorted(v for batch in results for v in batch)
     assert allocated == list(range(1, 151)), "duplicates or gaps under concurrency"
     for batch in results:
@@ -166,14 +172,7 @@ def _publish_many(root: str, count: int, queue: multiprocessing.Queue) -> None:
 
 
 def test_concurrent_publishers_get_distinct_whole_versions(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    workers = [ctx.Process(target=_publish_many, args=(str(tmp_path), 5, queue)) for _ in range(4)]
-    for worker in workers:
-        worker.start()
-    results = [queue.get(timeout=60) for _ in workers]
-    for worker in workers:
-        worker.join(timeout=60)
+    results = _in_processes(_publish_many, 4, str(tmp_path), 5)
     layout = Layout(tmp_path)
     assert layout.dataset_versions("shared") == list(range(1, 21))
     for pid, versions in results:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,9 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     parser.add_argument(
         "ref", nargs="?", metavar="NAME[@VERSION]", help="verify: the dataset (default: latest version)"
     )
+    parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="verify: wait this long for the dataset to appear"
+    )
     add_common(parser)
     parser.set_defaults(handler=run)
 
@@ -54,7 +58,15 @@ def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     if not args.ref:
         raise DlpipeError("dataset verify needs NAME[@VERSION]")
     name, wanted = parse_ref(args.ref)
-    version = resolve_version(layout, name, wanted)
+    deadline = time.monotonic() + args.wait
+    while True:
+        try:
+            version = resolve_version(layout, name, wanted)
+            break
+        except DlpipeError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
     directory = layout.dataset_version_dir(name, version)
     manifest = read_manifest(directory)
     verify_shards(directory, manifest)

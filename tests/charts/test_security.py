@@ -41,7 +41,7 @@ def test_checker_catches_a_root_pod() -> None:
 def test_labels_and_release_scoped_names(helm: str) -> None:
     """Two releases in one namespace never share a name; selector labels are stable."""
     for chart in charts.chart_dirs():
-        case = charts.ValuesCase(chart, None)
+        case = charts.representative_case(chart)
         first = charts.template(helm, case, release="one")
         second = charts.template(helm, case, release="two")
         names_one = {(d["kind"], d["metadata"]["name"]) for d in first}

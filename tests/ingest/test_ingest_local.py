@@ -273,10 +273,11 @@ def test_failure_half_way_leaves_nothing_and_the_next_run_succeeds(tmp_path: Pat
 
 
 def test_killed_ingest_leaves_nothing_visible(tmp_path: Path) -> None:
-    source = make_npz(tmp_path / "big.npz", rows=60_000)
+    source = make_csv(tmp_path / "big.csv", rows=100_000)  # string columns: the per-example path, slow enough
     root = tmp_path / "vol"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DLPIPE_")}
     cmd = [sys.executable, "-m", "dlpipe", "ingest", "--source", str(source), "--dataset", "big", "--root", str(root)]
+    cmd += ["--label", "species"]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     parent = root / "datasets" / "big"
     deadline = time.monotonic() + 120
@@ -287,7 +288,7 @@ def test_killed_ingest_leaves_nothing_visible(tmp_path: Path) -> None:
     child.send_signal(signal.SIGKILL)  # half-way through writing shards
     child.wait()
     assert Layout(root).dataset_versions("big") == []
-    assert ingest(root, source, "big", "--shards", "1", "--splits", "train=1") == 0
+    assert ingest(root, source, "big", "--label", "species") == 0
     assert Layout(root).dataset_versions("big") == [2]
 
 
@@ -329,3 +330,18 @@ def test_dataset_list_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert "is corrupt" in capsys.readouterr().err
     assert run_cli("dataset", "verify", "d@7", "--root", str(tmp_path)) == 1
     assert "has no version 7" in capsys.readouterr().err
+
+
+def test_dataset_verify_waits_for_the_dataset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """What the chart's helm test does while the Job is still running."""
+    import threading
+
+    source = make_npz(tmp_path / "d.npz", rows=40)
+    later = threading.Timer(1.0, lambda: ingest(tmp_path, source, "late"))
+    later.start()
+    try:
+        assert run_cli("dataset", "verify", "late", "--wait", "60", "--root", str(tmp_path)) == 0
+    finally:
+        later.join()
+    assert "late@1: ok" in capsys.readouterr().out
+    assert run_cli("dataset", "verify", "never", "--wait", "0.2", "--root", str(tmp_path)) == 1

@@ -62,6 +62,7 @@ def leaves(values: Any, prefix: str = "") -> list[str]:
 
 
 def undocumented(chart: Path) -> list[str]:
+    """Values set in values.yaml that no ``## @param`` covers (itself or a parent)."""
     documented = {name for section in parse(chart / "values.yaml") for name, _ in section.params}
     values = yaml.safe_load((chart / "values.yaml").read_text())
     missing = []
@@ -78,9 +79,14 @@ def render(chart: Path) -> str:
     for section in parse(chart / "values.yaml"):
         out += [f"### {section.title}", "", "| Name | Description | Default |", "| --- | --- | --- |"]
         for name, description in section.params:
-            default = json.dumps(lookup(values, name))
+            try:
+                default = f"`{json.dumps(lookup(values, name))}`"
+            except KeyError:
+                if "(required)" not in description:
+                    raise
+                default = "required"
             description = description.replace("|", "\\|")
-            out.append(f"| `{name}` | {description} | `{default}` |")
+            out.append(f"| `{name}` | {description} | {default} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

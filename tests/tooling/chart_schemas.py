@@ -1,8 +1,18 @@
 """Keep the shared ``$defs`` of every chart's values.schema.json in step.
 
-The definitions live once, in ``charts/dlpipe-common/schema/defs.json``. Helm
-reads each chart's schema on its own, so each carries a copy; ``sync`` rewrites
-the copies and ``drift`` tells which are stale (a test calls it).
+Two sources are copied into each chart's schema, because helm reads each
+chart's schema on its own:
+
+- ``charts/dlpipe-common/schema/defs.json``: image, resources, tolerations, …;
+- for a stage chart (``dlpipe-<stage>``), the package's configuration schema
+  (``src/dlpipe/schemas/config.schema.json``) as ``$defs.dlpipeConfig``: the
+  chart's ``config`` value is written verbatim into the stage's configuration
+  file, so it is checked at ``helm install`` by the very rules ``dlpipe``
+  applies. Left out: ``root`` (the chart sets it), other stages' sections, and
+  plain secrets (refused in files; they come from Secrets).
+
+``python -m tests.tooling.chart_schemas`` rewrites the copies; ``drift`` tells
+which are stale (a test calls it).
 
     python -m tests.tooling.chart_schemas   # rewrite the copies
 """
@@ -19,9 +29,50 @@ CHARTS = REPO / "charts"
 COMMON_DEFS = CHARTS / "dlpipe-common" / "schema" / "defs.json"
 
 
+PACKAGE_SCHEMA = REPO / "src" / "dlpipe" / "schemas" / "config.schema.json"
+STAGES = ("ingest", "train", "evaluate", "serving")
+
+
 def common_defs() -> dict[str, Any]:
     defs = json.loads(COMMON_DEFS.read_text())
     defs.pop("$comment", None)
+    return defs
+
+
+def _prefixed(node: Any) -> Any:
+    """Point the package schema's ``#/$defs/x`` references at ``#/$defs/config-x``."""
+    if isinstance(node, dict):
+        return {k: (v.replace("#/$defs/", "#/$defs/config-") if k == "$ref" else _prefixed(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_prefixed(v) for v in node]
+    return node
+
+
+def _without_plain_secrets(node: Any) -> Any:
+    if isinstance(node, dict):
+        props = node.get("properties")
+        if isinstance(props, dict):
+            node = {
+                **node,
+                "properties": {
+                    k: v for k, v in props.items() if not (v.get("writeOnly") and v.get("type") == "string")
+                },
+            }
+        return {k: _without_plain_secrets(v) for k, v in node.items()}
+    return node
+
+
+def config_defs(stage: str) -> dict[str, Any]:
+    package = json.loads(PACKAGE_SCHEMA.read_text())
+    properties = {k: v for k, v in package["properties"].items() if k != "root" and (k not in STAGES or k == stage)}
+    config = {
+        "description": f"dlpipe configuration for `dlpipe {stage}`, written verbatim to its configuration file",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    defs = {"dlpipeConfig": _without_plain_secrets(_prefixed(config))}
+    defs.update({f"config-{k}": _prefixed(v) for k, v in package["$defs"].items()})
     return defs
 
 
@@ -29,11 +80,12 @@ def chart_schemas() -> list[Path]:
     return sorted(CHARTS.glob("*/values.schema.json"))
 
 
-def synced(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema with the common definitions in place; chart-own ones kept first."""
-    common = common_defs()
-    own = {k: v for k, v in schema.get("$defs", {}).items() if k not in common}
-    return {**schema, "$defs": {**own, **common}}
+def synced(schema: dict[str, Any], chart: str) -> dict[str, Any]:
+    """The schema with the shared definitions in place; the chart's own ones kept first."""
+    stage = chart.removeprefix("dlpipe-")
+    shared = {**common_defs(), **(config_defs(stage) if stage in STAGES else {})}
+    own = {k: v for k, v in schema.get("$defs", {}).items() if k not in shared and not k.startswith("config-")}
+    return {**schema, "$defs": {**own, **shared}}
 
 
 def render(schema: dict[str, Any]) -> str:
@@ -41,12 +93,12 @@ def render(schema: dict[str, Any]) -> str:
 
 
 def drift() -> list[Path]:
-    return [p for p in chart_schemas() if p.read_text() != render(synced(json.loads(p.read_text())))]
+    return [p for p in chart_schemas() if p.read_text() != render(synced(json.loads(p.read_text()), p.parent.name))]
 
 
 def main() -> int:
     for path in chart_schemas():
-        path.write_text(render(synced(json.loads(path.read_text()))))
+        path.write_text(render(synced(json.loads(path.read_text()), path.parent.name)))
         print(f"synced {path.relative_to(REPO)}")
     return 0
 

@@ -39,14 +39,30 @@ def chart_dirs(kind: str | None = "application") -> list[Path]:
     return found
 
 
+def required_values(chart: Path) -> list[str]:
+    """Values a chart cannot default (Chart.yaml annotation ``dlpipe.dev/required-values``)."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    listed = meta.get("annotations", {}).get("dlpipe.dev/required-values", "")
+    return [name for name in listed.split(",") if name]
+
+
 def values_cases() -> list[ValuesCase]:
-    """Every application chart with its defaults, each ci/*-values.yaml and examples/*-values.yaml."""
+    """Every application chart with each ci/*-values.yaml and examples/*-values.yaml, and its
+    defaults alone unless it has required values."""
     cases = []
     for chart in chart_dirs():
-        cases.append(ValuesCase(chart, None))
+        if not required_values(chart):
+            cases.append(ValuesCase(chart, None))
         for pattern in ("ci/*-values.yaml", "examples/*-values.yaml"):
             cases.extend(ValuesCase(chart, path) for path in sorted(chart.glob(pattern)))
     return cases
+
+
+def representative_case(chart: Path) -> ValuesCase:
+    """The defaults, or the first ci values file where the defaults alone cannot render."""
+    if not required_values(chart):
+        return ValuesCase(chart, None)
+    return ValuesCase(chart, sorted(chart.glob("ci/*-values.yaml"))[0])
 
 
 def helm_binary(major: int) -> str | None:

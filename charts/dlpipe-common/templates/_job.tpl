@@ -1,0 +1,45 @@
+{{/*
+Jobs that survive `helm upgrade`.
+
+A Job's pod template is immutable, so a changed Job would make `helm upgrade`
+fail, and deleting it would kill a run in progress. Instead each Job's name
+carries a checksum of what it runs: an upgrade that changes nothing keeps the
+same Job; one that changes the configuration or image creates a new Job, and
+`helm.sh/resource-policy: keep` stops helm from deleting the old one while it
+may still be running. Finished Jobs go away after job.ttlSecondsAfterFinished.
+*/}}
+
+{{/* <fullname>-<8 hex of the checksum>. Call with (dict "context" $ "checksum" "<text>"). */}}
+{{- define "dlpipe.job.name" -}}
+{{- $full := include "dlpipe.fullname" .context | trunc 54 | trimSuffix "-" -}}
+{{- printf "%s-%s" $full (sha256sum .checksum | trunc 8) -}}
+{{- end -}}
+
+{{/* Job annotations: kept on upgrade and uninstall (see above). */}}
+{{- define "dlpipe.job.annotations" -}}
+helm.sh/resource-policy: keep
+{{- end -}}
+
+{{/*
+Retry policy from .Values.job. A pod evicted by node drain, preemption or
+spot reclaim (DisruptionTarget) is retried without spending backoffLimit;
+exit code 2 (a configuration error) fails the Job at once, since a retry
+cannot fix it.
+*/}}
+{{- define "dlpipe.job.policy" -}}
+backoffLimit: {{ .Values.job.backoffLimit }}
+ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished }}
+{{- with .Values.job.activeDeadlineSeconds }}
+activeDeadlineSeconds: {{ . }}
+{{- end }}
+podFailurePolicy:
+  rules:
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+          status: "True"
+    - action: FailJob
+      onExitCodes:
+        operator: In
+        values: [2]
+{{- end -}}
