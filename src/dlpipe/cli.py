@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each has ``register(subparsers, add_common_options, config_flag)`` and imports
 # its heavy dependencies (TensorFlow) only when it runs, so --help stays fast.
-COMMAND_MODULES = ["dlpipe.dataset_command", "dlpipe.ingest.command"]
+COMMAND_MODULES = ["dlpipe.dataset_command", "dlpipe.ingest.command", "dlpipe.train.command"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

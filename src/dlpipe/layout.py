@@ -85,6 +85,10 @@ class RunPaths:
     def evaluation(self) -> Path:
         return self.dir / "evaluation"
 
+    def worker_scratch(self, index: int) -> Path:
+        """Where a non-chief worker writes the checkpoints multi-worker training makes it write."""
+        return self.dir / f".worker-{index}"
+
 
 @dataclass(frozen=True)
 class Layout:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from dlpipe.events import EventSink
@@ -39,9 +40,11 @@ class Progress:
         events: EventSink | None = None,
         stream: TextIO | None = None,
         bar: bool | None = None,
+        status: Callable[[], str] | None = None,
+        done: int = 0,
     ) -> None:
         self.what, self.unit, self.total = what, unit, total
-        self.done = 0
+        self.done = self._initial = done  # resumed work does not count toward the rate
         self.interval = interval
         self.events = events
         self.stream = stream or sys.stderr
@@ -49,6 +52,7 @@ class Progress:
         self._started = time.monotonic()
         self._last = self._started  # first line after one interval
         self._lock = threading.Lock()
+        self.status = status  # extra text for each line, e.g. the current loss
 
     def advance(self, amount: int = 1) -> None:
         """Count ``amount`` more units; safe to call from several threads."""
@@ -66,7 +70,7 @@ class Progress:
             self._report(now)
 
     def _rate(self, now: float) -> float:
-        return self.done / max(now - self._started, 1e-9)
+        return (self.done - self._initial) / max(now - self._started, 1e-9)
 
     def _draw(self, now: float) -> None:
         if self.total:
@@ -80,7 +84,10 @@ class Progress:
     def _report(self, now: float) -> None:
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         total = f"/{self.total}" if self.total else ""
-        log.info("%s: %d%s %s%s, %s/s", self.what, self.done, total, self.unit, share, _human(self._rate(now)))
+        rate = self._rate(now)
+        eta = f", ETA {(self.total - self.done) / rate:.0f}s" if self.total and rate > 0 else ""
+        extra = f", {status}" if self.status and (status := self.status()) else ""
+        log.info("%s: %d%s %s%s, %s/s%s%s", self.what, self.done, total, self.unit, share, _human(rate), eta, extra)
         if self.events is not None:
             self.events.emit("progress", what=self.what, unit=self.unit, done=self.done, total=self.total)
 

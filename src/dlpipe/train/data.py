@@ -1,0 +1,96 @@
+"""tf.data input from a dataset's manifest: interleaved shards, batched parsing, shuffle, prefetch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+CACHE_LIMIT_BYTES = 1 << 30  # cache parsed-from-disk records when the split is smaller than this
+_DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}
+
+
+def is_encoded_image(name: str, manifest: dict[str, Any]) -> bool:
+    """Images from class folders are stored as encoded JPEG/PNG bytes."""
+    return manifest["format"] == "images" and manifest["features"][name]["dtype"] == "string"
+
+
+def input_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    label = manifest["label"]["name"]
+    return {name: spec for name, spec in manifest["features"].items() if name != label}
+
+
+def parse_spec(manifest: dict[str, Any]) -> dict[str, tf.io.FixedLenFeature]:
+    return {
+        name: tf.io.FixedLenFeature(spec["shape"], _DTYPES[spec["dtype"]])
+        for name, spec in manifest["features"].items()
+    }
+
+
+def decode_images(encoded: tf.Tensor, size: int) -> tf.Tensor:
+    """A batch of JPEG/PNG bytes -> float32 [batch, size, size, 3] in [0, 1]."""
+
+    def one(data: tf.Tensor) -> tf.Tensor:
+        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        return tf.image.resize(tf.cast(image, tf.float32) / 255.0, [size, size])
+
+    return tf.map_fn(one, encoded, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
+
+
+def model_inputs(features: dict[str, tf.Tensor], manifest: dict[str, Any], image_size: int) -> dict[str, tf.Tensor]:
+    """Raw features (as stored and as served) -> what the Keras model takes."""
+    return {
+        name: decode_images(value, image_size) if is_encoded_image(name, manifest) else value
+        for name, value in features.items()
+    }
+
+
+def split_files(directory: Path, manifest: dict[str, Any], split: str) -> list[str]:
+    return [str(directory / shard["file"]) for shard in manifest["splits"][split]["shards"]]
+
+
+def dataset(
+    directory: Path,
+    manifest: dict[str, Any],
+    split: str,
+    batch_size: int,
+    *,
+    training: bool,
+    seed: int,
+    image_size: int,
+    shuffle_buffer: int = 10_000,
+) -> tf.data.Dataset:
+    """Batches of ``(inputs, labels)``; endless and shuffled when ``training``."""
+    files = split_files(directory, manifest, split)
+    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
+    spec = parse_spec(manifest)
+    label = manifest["label"]["name"]
+    autotune = tf.data.AUTOTUNE
+
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if training:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+        cycle_length=min(len(files), 8),
+        num_parallel_calls=autotune,
+        deterministic=not training,
+    )
+    on_disk = sum(Path(f).stat().st_size for f in files)
+    if on_disk < CACHE_LIMIT_BYTES:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+
+    def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        # Whole batches at once: ~10x faster than one example at a time.
+        features = tf.io.parse_example(batch, spec)
+        labels = features.pop(label)
+        return model_inputs(features, manifest, image_size), labels
+
+    ds = ds.batch(batch_size, drop_remainder=training).map(parse, num_parallel_calls=autotune)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options).prefetch(autotune)

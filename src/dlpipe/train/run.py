@@ -1,0 +1,315 @@
+"""``dlpipe train``: one code path for one device, several GPUs and several workers.
+
+A custom loop under ``strategy.run`` (Keras 3 ``fit`` is broken under
+MultiWorkerMirroredStrategy, keras-team/keras#20585). Checkpoints every
+``save_steps`` and at each epoch's end; a restarted pod resumes from the last
+one and stops at the same total step count.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from dlpipe import __version__, atomic, log
+from dlpipe.dataset_command import parse_ref, resolve_version
+from dlpipe.errors import ConfigError, DlpipeError
+from dlpipe.events import EventSink
+from dlpipe.layout import Layout, check_name
+from dlpipe.manifest import read_manifest, verify_shards
+from dlpipe.progress import Progress
+from dlpipe.train import curves, data, models, strategy
+from dlpipe.train.export import write_export
+
+logger = log.get("train")
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
+              "rmsprop": keras.optimizers.RMSprop}  # fmt: skip
+SAMPLE_EXAMPLES = 2000  # examples that adapt normalisation and vocabularies
+
+
+@dataclass
+class Options:
+    dataset: str
+    model: str = "mlp"
+    version: int | None = None
+    epochs: int = 5
+    max_steps: int | None = None
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    save_steps: int = 500
+    seed: int = 42
+    mixed_precision: str = "auto"
+    image_size: int = 64
+    strategy: str = "auto"
+    model_path: str | None = None
+    shuffle_buffer: int = 10_000
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any]) -> Options:
+        if not section.get("dataset"):
+            raise ConfigError("--dataset is required", "NAME or NAME@VERSION of an ingested dataset")
+        name, version = parse_ref(section["dataset"])
+        known = {f for f in cls.__dataclass_fields__ if f not in ("dataset", "version")}
+        return cls(dataset=name, version=version, **{k: v for k, v in section.items() if k in known})
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """What defines the run: a resumed run must have the same."""
+        return {k: v for k, v in asdict(self).items() if k not in ("strategy", "model_path")}
+
+
+@dataclass
+class Result:
+    run_id: str
+    export: Path
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    already_done: bool = False
+
+
+def new_run_id(opts: Options) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return check_name("run id", re.sub(r"[^a-z0-9.-]+", "-", f"{opts.dataset}-{opts.model}-{stamp}".lower())[:63])
+
+
+def _precision(mode: str) -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if mode == "on" or (mode == "auto" and gpus):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        return "mixed_float16"
+    keras.mixed_precision.set_global_policy("float32")
+    return "float32"
+
+
+def _sample(directory: Path, manifest: dict[str, Any], opts: Options) -> dict[str, np.ndarray]:
+    """Up to SAMPLE_EXAMPLES raw training examples: for adapt() and the warm-up request."""
+    ds = data.dataset(
+        directory, manifest, "train", SAMPLE_EXAMPLES, training=False, seed=opts.seed, image_size=opts.image_size
+    )
+    features, _labels = next(iter(ds))
+    return {k: v.numpy() for k, v in features.items()}
+
+
+def _raw_sample(directory: Path, manifest: dict[str, Any], count: int) -> dict[str, np.ndarray]:
+    """A few examples exactly as stored (encoded images stay bytes): what clients send."""
+    spec = data.parse_spec(manifest)
+    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
+    files = data.split_files(directory, manifest, "train")
+    batch = next(iter(tf.data.TFRecordDataset(files[:1], compression_type=compression).batch(count)))
+    parsed = tf.io.parse_example(batch, spec)
+    parsed.pop(manifest["label"]["name"])
+    return {k: v.numpy() for k, v in parsed.items()}
+
+
+def _check_run_config(path: Path, wanted: dict[str, Any]) -> None:
+    if path.exists():
+        existing = json.loads(path.read_text())
+        if existing.get("hyperparameters") != wanted["hyperparameters"] or existing.get("dataset") != wanted["dataset"]:
+            raise ConfigError(
+                f"run {path.parent.name} already exists with other settings ({path})",
+                "pass a new --run-id, or the same settings to resume it",
+            )
+
+
+class Trainer:
+    def __init__(self, opts: Options, layout: Layout, config: dict[str, Any], events: EventSink, run_id: str) -> None:
+        self.opts, self.layout, self.config, self.events = opts, layout, config, events
+        self.run = layout.run(run_id)
+        self.run_id = run_id
+
+    def prepare(self) -> None:
+        opts = self.opts
+        version = resolve_version(self.layout, opts.dataset, opts.version)
+        self.directory = self.layout.dataset_version_dir(opts.dataset, version)
+        self.manifest = read_manifest(self.directory)
+        verify_shards(self.directory, self.manifest)
+        if "train" not in self.manifest["splits"]:
+            raise DlpipeError(f"{opts.dataset}@{version} has no train split")
+        self.version = version
+        self.placement = strategy.choose(opts.strategy, self.config.get("train", {}))
+        self.precision = _precision(opts.mixed_precision)
+        self.record = {
+            "run_id": self.run_id,
+            "dataset": {"name": opts.dataset, "version": version},
+            "hyperparameters": opts.hyperparameters(),
+            "dlpipe": __version__,
+        }
+        _check_run_config(self.run.config, self.record)
+        if self.placement.is_chief:
+            atomic.write_text(
+                self.run.config, json.dumps({**self.record, "precision": self.precision}, indent=2) + "\n"
+            )
+
+    def build(self) -> None:
+        opts = self.opts
+        keras.utils.set_random_seed(opts.seed)
+        sample = _sample(self.directory, self.manifest, opts)
+        with self.placement.strategy.scope():
+            self.model = models.build(opts.model, self.manifest, sample, opts.image_size, opts.model_path)
+            optimizer = OPTIMIZERS[opts.optimizer](learning_rate=opts.learning_rate)
+            if self.precision == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            self.optimizer = optimizer
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            on_read = {"synchronization": tf.VariableSynchronization.ON_READ,
+                       "aggregation": tf.VariableAggregation.SUM, "trainable": False}  # fmt: skip
+            self.loss_sum = tf.Variable(0.0, **on_read)
+            self.correct = tf.Variable(0.0, **on_read)
+            self.seen = tf.Variable(0.0, **on_read)
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        # Only the chief's checkpoints are real; the others write to scratch space (MWMS needs all to save).
+        where = (
+            self.run.checkpoints if self.placement.is_chief else self.run.worker_scratch(self.placement.worker_index)
+        )
+        self.checkpoints = tf.train.CheckpointManager(checkpoint, str(where), max_to_keep=3)
+        if self.checkpoints.latest_checkpoint:
+            checkpoint.restore(self.checkpoints.latest_checkpoint)
+            logger.info("resumed from %s at step %d", self.checkpoints.latest_checkpoint, int(self.step.numpy()))
+        self.raw_sample = _raw_sample(self.directory, self.manifest, 4)
+
+    def _train_step(self) -> Any:
+        loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="none")
+        batch = self.opts.batch_size
+        model, optimizer, strat = self.model, self.optimizer, self.placement.strategy
+        scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+        def replica_step(features: dict[str, tf.Tensor], labels: tf.Tensor) -> None:
+            with tf.GradientTape() as tape:
+                probabilities = model(features, training=True)
+                per_example = loss_fn(labels, probabilities)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                target = optimizer.scale_loss(loss) if scaled else loss
+            grads = tape.gradient(target, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            predicted = tf.argmax(probabilities, axis=-1, output_type=labels.dtype)
+            self.loss_sum.assign_add(tf.reduce_sum(per_example))
+            self.correct.assign_add(tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32)))
+            self.seen.assign_add(tf.cast(tf.shape(labels)[0], tf.float32))
+
+        @tf.function
+        def step(iterator: Any) -> None:
+            features, labels = next(iterator)
+            strat.run(replica_step, args=(features, labels))
+            self.step.assign_add(1)
+
+        return step
+
+    def _evaluate(self) -> dict[str, float]:
+        """Validation on every worker alone (no collectives), so all agree without waiting on each other."""
+        if "validation" not in self.manifest["splits"]:
+            return {}
+        ds = data.dataset(self.directory, self.manifest, "validation", self.opts.batch_size, training=False,
+                          seed=self.opts.seed, image_size=self.opts.image_size)  # fmt: skip
+        loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        total = correct = loss = 0.0
+        for features, labels in ds:
+            probabilities = self.model(features, training=False)
+            n = float(labels.shape[0])
+            loss += float(loss_fn(labels, probabilities)) * n
+            correct += float(tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probabilities, -1), labels), tf.float32)))
+            total += n
+        return {"val_loss": loss / total, "val_accuracy": correct / total} if total else {}
+
+    def fit(self) -> list[dict[str, Any]]:
+        opts = self.opts
+        examples = self.manifest["splits"]["train"]["examples"]
+        steps_per_epoch = max(1, examples // opts.batch_size)
+        total = opts.max_steps or opts.epochs * steps_per_epoch
+        history_path = self.run.history
+        history = json.loads(history_path.read_text()) if history_path.exists() else []
+        train_ds = data.dataset(self.directory, self.manifest, "train", opts.batch_size, training=True, seed=opts.seed,
+                                image_size=opts.image_size, shuffle_buffer=opts.shuffle_buffer)  # fmt: skip
+        iterator = iter(self.placement.strategy.experimental_distribute_dataset(train_ds))
+        step_fn = self._train_step()
+        writer = tf.summary.create_file_writer(str(self.run.logs)) if self.placement.is_chief else None
+        done = int(self.step.numpy())
+        progress = Progress("train", "steps", total, self.config.get("progress_interval", 30), self.events,
+                            status=self._status, done=done)  # fmt: skip
+        epoch_started = time.monotonic()
+        while done < total:
+            step_fn(iterator)
+            done += 1
+            progress.advance()
+            at_epoch_end = done % steps_per_epoch == 0 or done == total
+            if done % opts.save_steps == 0 or at_epoch_end:
+                self.checkpoints.save(checkpoint_number=done)
+            if at_epoch_end:
+                seen = float(self.seen.numpy()) or 1.0
+                entry = {
+                    "epoch": math.ceil(done / steps_per_epoch),
+                    "step": done,
+                    "loss": float(self.loss_sum.numpy()) / seen,
+                    "accuracy": float(self.correct.numpy()) / seen,
+                    "examples_per_second": seen / max(time.monotonic() - epoch_started, 1e-9),
+                    **self._evaluate(),
+                }
+                for variable in (self.loss_sum, self.correct, self.seen):
+                    variable.assign(0.0)
+                epoch_started = time.monotonic()
+                history.append(entry)
+                self.events.emit("epoch", run_id=self.run_id, **entry)
+                if writer is not None:
+                    with writer.as_default(step=done):
+                        for key, value in entry.items():
+                            if key not in ("epoch", "step"):
+                                tf.summary.scalar(key, value)
+                    writer.flush()
+                if self.placement.is_chief:
+                    atomic.write_text(history_path, json.dumps(history, indent=2) + "\n")
+        progress.close()
+        return history
+
+    def _status(self) -> str:
+        seen = float(self.seen.numpy())
+        return f"loss {float(self.loss_sum.numpy()) / seen:.4f}" if seen else ""
+
+    def export(self, history: list[dict[str, Any]]) -> Path:
+        lineage = {
+            **self.record,
+            "dataset": {
+                "name": self.opts.dataset,
+                "version": self.version,
+                "source": self.manifest.get("source"),
+                "shards": {
+                    split: [s["sha256"] for s in spec["shards"]] for split, spec in self.manifest["splits"].items()
+                },
+            },
+            "classes": self.manifest["label"]["classes"],
+            "steps": int(self.step.numpy()),
+            "final": history[-1] if history else {},
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "host": platform.node(),
+        }
+        path = write_export(self.model, self.manifest, self.run.export, image_size=self.opts.image_size,
+                            sample=self.raw_sample, lineage=lineage, model_name=self.opts.dataset,
+                            publish=self.placement.is_chief)  # fmt: skip
+        if self.placement.is_chief and history:
+            curves.draw(history, self.run.dir / "curves.png")
+        return path
+
+
+def train(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink, run_id: str) -> Result:
+    trainer = Trainer(opts, layout, config, events, run_id)
+    trainer.prepare()
+    if trainer.run.export.joinpath("saved_model.pb").exists():
+        history = json.loads(trainer.run.history.read_text()) if trainer.run.history.exists() else []
+        return Result(run_id, trainer.run.export, history[-1]["step"] if history else 0, history, already_done=True)
+    events.emit("started", run_id=run_id, dataset=f"{opts.dataset}@{trainer.version}", model=opts.model,
+                workers=trainer.placement.workers, precision=trainer.precision)  # fmt: skip
+    trainer.build()
+    history = trainer.fit()
+    export = trainer.export(history)
+    return Result(run_id, export, int(trainer.step.numpy()), history)

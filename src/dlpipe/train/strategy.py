@@ -1,0 +1,74 @@
+"""Which tf.distribute strategy a run uses, and the TF_CONFIG of an Indexed Job.
+
+- ``TF_CONFIG`` already set (Kubeflow TFJob, or by hand): taken as given.
+- An Indexed Job of several workers (``JOB_COMPLETION_INDEX`` from Kubernetes,
+  the Job's name from its pod label): TF_CONFIG is built from the pods' stable
+  host names ``<job>-<index>.<headless service>``.
+- Otherwise several GPUs in the pod: ``MirroredStrategy``; else one device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dlpipe.errors import ConfigError
+
+
+def tf_config_for_indexed_job(job: str, service: str, workers: int, index: int, port: int) -> dict[str, Any]:
+    hosts = [f"{job}-{i}.{service}:{port}" for i in range(workers)]
+    return {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
+
+
+def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any] | None:
+    if environ.get("TF_CONFIG"):
+        try:
+            return json.loads(environ["TF_CONFIG"])
+        except json.JSONDecodeError:
+            raise ConfigError("TF_CONFIG is not valid JSON") from None
+    workers = int(train.get("workers", 1))
+    if workers <= 1:
+        return None
+    for needed in ("JOB_COMPLETION_INDEX", "JOB_NAME"):
+        if needed not in environ:
+            raise ConfigError(
+                f"train.workers={workers} needs {needed}", "run as the chart's Indexed Job, or set TF_CONFIG"
+            )
+    if not train.get("service"):
+        raise ConfigError(f"train.workers={workers} needs train.service: the headless Service of the workers")
+    index = int(environ["JOB_COMPLETION_INDEX"])
+    return tf_config_for_indexed_job(
+        environ["JOB_NAME"], train["service"], workers, index, int(train.get("port", 2222))
+    )
+
+
+@dataclass
+class Placement:
+    strategy: Any
+    is_chief: bool
+    worker_index: int
+    workers: int
+
+
+def choose(kind: str, train: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Placement:
+    import tensorflow as tf
+
+    environ = os.environ if environ is None else environ
+    tf_config = resolve_tf_config(train, environ)
+    if kind == "multi-worker" or (kind == "auto" and tf_config):
+        if not tf_config:
+            raise ConfigError("--strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job")
+        os.environ["TF_CONFIG"] = json.dumps(tf_config)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        task = tf_config.get("task", {})
+        cluster = tf_config.get("cluster", {})
+        index = int(task.get("index", 0))
+        chief = task.get("type") == "chief" or ("chief" not in cluster and task.get("type") == "worker" and index == 0)
+        return Placement(strategy, chief, index, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
+    gpus = tf.config.list_physical_devices("GPU")
+    if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
+        return Placement(tf.distribute.MirroredStrategy(), True, 0, 1)
+    return Placement(tf.distribute.get_strategy(), True, 0, 1)
