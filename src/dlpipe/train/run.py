@@ -12,6 +12,7 @@ import json
 import math
 import platform
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -298,6 +299,8 @@ class Trainer:
                             publish=self.placement.is_chief)  # fmt: skip
         if self.placement.is_chief and history:
             curves.draw(history, self.run.dir / "curves.png")
+        if not self.placement.is_chief:
+            shutil.rmtree(self.run.worker_scratch(self.placement.worker_index), ignore_errors=True)
         return path
 
 

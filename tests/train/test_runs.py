@@ -1,0 +1,141 @@
+"""Runs as users start them: resume after SIGKILL, two workers, bad models, reused run ids."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dlpipe.layout import Layout
+from dlpipe.train.strategy import tf_config_for_indexed_job
+from tests.ingest.conftest import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DLPIPE_", "TF_CONFIG"))}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
+def _train_cmd(root: Path, run_id: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "dlpipe", "train", "--root", str(root), "--dataset", "digits", "--run-id", run_id,
+            "--log-format", "text", *extra]  # fmt: skip
+
+
+def test_killed_run_resumes_and_ends_at_the_same_step(volume: Path) -> None:
+    cmd = _train_cmd(
+        volume, "resume", "--model", "mlp", "--max-steps", "400", "--save-steps", "20", "--batch-size", "16"
+    )
+    child = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = Layout(volume).run("resume").checkpoints
+    deadline = time.monotonic() + 180
+    while not list(checkpoints.glob("ckpt-*.index")):
+        assert child.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    killed_at = max(int(p.name.split("-")[1].split(".")[0]) for p in checkpoints.glob("ckpt-*.index"))
+    assert 0 < killed_at < 400
+    assert not (Layout(volume).run("resume").export / "saved_model.pb").exists()
+
+    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resumed from" in again.stderr
+    assert "run resume: 400 steps" in again.stdout
+    history = json.loads(Layout(volume).run("resume").history.read_text())
+    assert history[-1]["step"] == 400
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    assert "run resume is already finished" in done.stdout
+
+
+def test_two_workers_train_together_and_export_once(volume: Path) -> None:
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    # What the chart renders for workers=2, with the pods' DNS names swapped for 127.0.0.1.
+    template = tf_config_for_indexed_job("job", "svc", 2, 0, 2222)
+    hosts = [f"127.0.0.1:{port}" for port in ports]
+    assert template["cluster"]["worker"] == ["job-0.svc:2222", "job-1.svc:2222"]
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
+        cmd = _train_cmd(
+            volume, "pair", "--model", "mlp", "--max-steps", "6", "--batch-size", "32", "--save-steps", "3"
+        )
+        procs.append(subprocess.Popen(cmd, env=_env(TF_CONFIG=json.dumps(tf_config)), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))  # fmt: skip
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err[-3000:]
+    run = Layout(volume).run("pair")
+    assert (run.export / "saved_model.pb").is_file()
+    leftovers = [p.name for p in run.dir.iterdir() if p.name.startswith((".tmp-", ".worker-"))]
+    assert leftovers == [], "no worker leaves a partial export or scratch checkpoints"
+    assert json.loads(run.history.read_text())[-1]["step"] == 6
+    assert sorted(p.name for p in run.checkpoints.glob("ckpt-*.index")) == ["ckpt-3.index", "ckpt-6.index"]
+
+
+def test_user_models(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "team_models.py").write_text(
+        "import keras\n"
+        "def good(inputs, num_classes, manifest):\n"
+        "    x = keras.layers.Flatten()(inputs['image'])\n"
+        "    return keras.Model(inputs, keras.layers.Dense(num_classes, activation='softmax')(x))\n"
+        "def broken(inputs, num_classes, manifest):\n"
+        "    raise RuntimeError('layer sizes do not add up')\n"
+        "def not_a_model(inputs, num_classes, manifest):\n"
+        "    return 'a string'\n"
+    )
+    base = ["train", "--root", str(volume), "--dataset", "digits", "--max-steps", "2", "--model-path", str(tmp_path)]
+    assert run_cli(*base, "--model", "team_models:good", "--run-id", "user-good") == 0
+    assert (Layout(volume).run("user-good").export / "saved_model.pb").is_file()
+    capsys.readouterr()
+    for spec, message in [
+        ("team_models:broken", "--model team_models:broken raised RuntimeError: layer sizes do not add up"),
+        ("team_models:not_a_model", "--model team_models:not_a_model returned str, not a keras.Model"),
+        ("team_models:missing", "team_models has no function missing"),
+        ("no_such_module:f", "cannot import no_such_module"),
+    ]:
+        code = run_cli(*base, "--model", spec, "--run-id", f"user-{spec.split(':')[1].replace('_', '-')}")
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code in (1, 2) and len(err) == 1 and message in err[0], err
+
+
+def test_bad_training_input_is_one_line(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    base = ["train", "--root", str(volume), "--max-steps", "2"]
+    cases = [
+        (["--dataset", "nothing"], "dataset nothing has no versions"),
+        (["--dataset", "digits@9"], "dataset digits has no version 9"),
+        (["--dataset", "digits", "--model", "text-bigru", "--run-id", "wrong-model"], "needs one text feature"),
+        (["--dataset", "digits", "--model", "transformer"], "train.model: 'transformer'"),
+        (["--dataset", "digits", "--batch-size", "0"], "train.batch_size: 0 is less than the minimum of 1"),
+    ]
+    for args, message in cases:
+        code = run_cli(*base, *args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code in (1, 2) and len(err) == 1 and message in err[0], (args, err)
+
+
+def test_a_run_id_cannot_be_reused_with_other_settings(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    base = ["train", "--root", str(volume), "--dataset", "digits", "--run-id", "fixed"]
+    assert run_cli(*base, "--max-steps", "2") == 0
+    capsys.readouterr()
+    assert run_cli(*base, "--max-steps", "3") == 2
+    assert "run fixed already exists with other settings" in capsys.readouterr().err
+
+
+def test_generated_run_id_is_printed(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli("train", "--root", str(volume), "--dataset", "digits", "--max-steps", "1") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("run id: digits-mlp-")
