@@ -52,3 +52,15 @@ def test_workflows_pass_actionlint() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
     assert "scripts/test.sh" in (REPO / "README.md").read_text()
+
+
+def test_image_versions_match_the_package() -> None:
+    import tomllib
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for dockerfile in REPO.glob("images/*/Dockerfile"):
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("ARG DLPIPE_VERSION="):
+                assert line.split("=", 1)[1] == version, dockerfile
+    for chart in REPO.glob("charts/*/Chart.yaml"):
+        assert f'appVersion: "{version}"' in chart.read_text(), chart

@@ -76,7 +76,7 @@ def test_two_workers_train_together_and_export_once(volume: Path) -> None:
         procs.append(subprocess.Popen(cmd, env=_env(TF_CONFIG=json.dumps(tf_config)), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))  # fmt: skip
     outputs = [p.communicate(timeout=300) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
     run = Layout(volume).run("pair")
     assert (run.export / "saved_model.pb").is_file()
@@ -139,3 +139,14 @@ def test_generated_run_id_is_printed(volume: Path, capsys: pytest.CaptureFixture
     assert run_cli("train", "--root", str(volume), "--dataset", "digits", "--max-steps", "1") == 0
     out = capsys.readouterr().out
     assert out.startswith("run id: digits-mlp-")
+
+
+def test_export_verify(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    assert (
+        run_cli("train", "--root", str(volume), "--dataset", "digits", "--max-steps", "2", "--run-id", "checked") == 0
+    )
+    capsys.readouterr()
+    assert run_cli("export", "verify", "checked", "--root", str(volume)) == 0
+    assert "checked: ok, serving_default(image) -> probabilities[4, 10]" in capsys.readouterr().out
+    assert run_cli("export", "verify", "never-ran", "--wait", "0.2", "--root", str(volume)) == 1
+    assert "run never-ran has no export" in capsys.readouterr().err

@@ -43,3 +43,36 @@ podFailurePolicy:
         operator: In
         values: [2]
 {{- end -}}
+
+{{/*
+The ConfigMap holding a stage's configuration file, named like its Job so a
+running Job never sees its configuration change.
+Call with (dict "context" $ "name" "<job name>" "config" "<yaml text>").
+*/}}
+{{- define "dlpipe.job.configMap" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .name }}
+  namespace: {{ .context.Release.Namespace }}
+  labels:
+    {{- include "dlpipe.labels" .context | nindent 4 }}
+  annotations:
+    {{- include "dlpipe.job.annotations" .context | nindent 4 }}
+data:
+  config.yaml: |
+    {{- .config | nindent 4 }}
+{{- end -}}
+
+{{/* The config volume and its mount, at /etc/dlpipe. Call with the ConfigMap's name. */}}
+{{- define "dlpipe.job.configVolume" -}}
+- name: config
+  configMap:
+    name: {{ . }}
+{{- end -}}
+
+{{- define "dlpipe.job.configMount" -}}
+- name: config
+  mountPath: /etc/dlpipe
+  readOnly: true
+{{- end -}}

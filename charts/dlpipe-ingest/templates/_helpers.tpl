@@ -15,7 +15,5 @@
 {{- define "dlpipe-ingest.volumes" -}}
 volumes:
   {{- include "dlpipe.volumes" (dict "claimName" .Values.sharedVolume.claimName "context" .) | nindent 2 }}
-  - name: config
-    configMap:
-      name: {{ include "dlpipe-ingest.jobName" . }}
+  {{- include "dlpipe.job.configVolume" (include "dlpipe-ingest.jobName" .) | nindent 2 }}
 {{- end -}}

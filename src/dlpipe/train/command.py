@@ -36,6 +36,30 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     add_common(parser)
     parser.set_defaults(handler=run)
 
+    export = sub.add_parser("export", help="check a run's export the way TF Serving will use it")
+    export.add_argument("action", choices=["verify"])
+    export.add_argument("run_id", metavar="RUN_ID")
+    export.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the export")
+    add_common(export)
+    export.set_defaults(handler=verify)
+
+
+def verify(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    import time
+
+    from dlpipe.cli import layout_of
+    from dlpipe.errors import DlpipeError
+    from dlpipe.train.verify import verify_export
+
+    export = layout_of(cfg).run(args.run_id).export
+    deadline = time.monotonic() + args.wait
+    while not (export / "saved_model.pb").is_file() and time.monotonic() < deadline:
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    if not export.is_dir():
+        raise DlpipeError(f"run {args.run_id} has no export at {export}", "is its training Job finished?")
+    print(f"{args.run_id}: ok, {verify_export(export)}")
+    return EXIT_OK
+
 
 def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.cli import layout_of

@@ -1,0 +1,100 @@
+"""dlpipe-train: one pod, several GPUs, several workers; upgrades start new runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dlpipe.config import load_config
+from dlpipe.train.strategy import resolve_tf_config
+from tests.tooling import charts
+
+CHART = charts.CHARTS / "dlpipe-train"
+CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART.glob("ci/*-values.yaml")}
+
+
+def _docs(helm: str, case: str, *extra: str) -> dict[str, Any]:
+    rendered = charts.template(helm, CI[case], *extra)
+    return {d["kind"]: d for d in rendered if "helm.sh/hook" not in d["metadata"].get("annotations", {})}
+
+
+def _pod(docs: dict[str, Any]) -> dict[str, Any]:
+    return docs["Job"]["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("case", sorted(CI))
+def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(_docs(helm, case)["ConfigMap"]["data"]["config.yaml"])
+    assert load_config(config_file=path, environ={})["train"]["dataset"] == "digits"
+
+
+def test_single_pod(helm: str) -> None:
+    docs = _docs(helm, "single")
+    assert "Service" not in docs and "completionMode" not in docs["Job"]["spec"]
+    pod = _pod(docs)
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    label = "metadata.labels['batch.kubernetes.io/job-name']"
+    assert env["DLPIPE_RUN_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == label, "retries resume the Job's run"
+    assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in pod["volumes"]
+
+
+def test_multi_gpu(helm: str) -> None:
+    docs = _docs(helm, "multi-gpu")
+    pod = _pod(docs)
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
+    assert pod["nodeSelector"] == {"kops.k8s.io/dl-instance": "true"}
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    assert docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["command"] == ["tensorboard"]
+
+
+def test_multi_worker_topology_matches_what_dlpipe_builds(helm: str) -> None:
+    docs = _docs(helm, "multi-worker")
+    job, service = docs["Job"], docs["Service"]
+    name = job["metadata"]["name"]
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 2
+    assert _pod(docs)["subdomain"] == service["metadata"]["name"] == name
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": name}
+    train = yaml.safe_load(docs["ConfigMap"]["data"]["config.yaml"])["train"]
+    # What pod 1 computes from the Job's environment: the pods' stable DNS names.
+    tf_config = resolve_tf_config(train, {"JOB_COMPLETION_INDEX": "1", "JOB_NAME": name})
+    assert tf_config == {
+        "cluster": {"worker": [f"{name}-0.{name}:2222", f"{name}-1.{name}:2222"]},
+        "task": {"type": "worker", "index": 1},
+    }
+
+
+def test_upgrade_starts_a_new_run_and_keeps_the_old_one(helm: str) -> None:
+    first = _docs(helm, "single")["Job"]
+    assert _docs(helm, "single")["Job"]["metadata"]["name"] == first["metadata"]["name"]
+    for change in (["--set", "config.train.epochs=3"], ["--set", "gpus=1"], ["--set", "image.tag=0.2.0"]):
+        assert _docs(helm, "single", *change)["Job"]["metadata"]["name"] != first["metadata"]["name"], change
+    assert first["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_helm_test_verifies_the_export_of_this_run(helm: str) -> None:
+    rendered = charts.template(helm, CI["single"])
+    job = next(d for d in rendered if d["kind"] == "Job")
+    test = next(d for d in rendered if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test")
+    assert test["spec"]["containers"][0]["args"][:3] == ["export", "verify", job["metadata"]["name"]]
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        (["config.train.model=transformer"], "model"),
+        (["config.train.batch_size=0"], "batch_size"),
+        (["gpus=-1"], "gpus"),
+        (["distributed.workers=0"], "workers"),
+        (["config.train.epoch=3"], "epoch"),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)
+def test_bad_values_fail_naming_the_field(helm: str, sets: list[str], expected: str) -> None:
+    message = charts.template_error(helm, CHART, "sharedVolume.claimName=data", "config.train.dataset=digits", *sets)
+    assert expected in message, message
