@@ -4,6 +4,8 @@ import pytest
 
 from tests.tooling import charts
 
+pytest_plugins = ["tests.tooling.s3_server"]
+
 
 @pytest.fixture(params=charts.HELM_MAJORS, ids=lambda m: f"helm{m}")
 def helm(request: pytest.FixtureRequest) -> str:

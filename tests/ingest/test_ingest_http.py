@@ -13,7 +13,7 @@ import pytest
 from dlpipe import download
 from dlpipe.errors import DlpipeError
 from dlpipe.layout import Layout
-from tests.ingest.conftest import make_npz, run_cli
+from tests.tooling.sample_data import make_npz, run_cli
 
 
 class Files:

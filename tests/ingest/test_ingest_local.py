@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest, verify_shards
-from tests.ingest.conftest import (
+from tests.tooling.sample_data import (
     make_csv,
     make_image_folders,
     make_imdb,

@@ -9,7 +9,7 @@ import pytest
 
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest, verify_shards
-from tests.ingest.conftest import image_bytes, make_image_folders, make_npz, run_cli, zip_folder
+from tests.tooling.sample_data import image_bytes, make_image_folders, make_npz, run_cli, zip_folder
 
 
 def ingest(root: Path, *args: str) -> int:

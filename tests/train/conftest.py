@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ingest.conftest import make_csv, make_image_folders, make_imdb, run_cli
+from tests.tooling.sample_data import make_csv, make_image_folders, make_imdb, run_cli
 
 
 @pytest.fixture(scope="session")

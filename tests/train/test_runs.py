@@ -15,7 +15,7 @@ import pytest
 
 from dlpipe.layout import Layout
 from dlpipe.train.strategy import tf_config_for_indexed_job
-from tests.ingest.conftest import run_cli
+from tests.tooling.sample_data import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,3 +150,15 @@ def test_export_verify(volume: Path, capsys: pytest.CaptureFixture) -> None:
     assert "checked: ok, serving_default(image) -> probabilities[4, 10]" in capsys.readouterr().out
     assert run_cli("export", "verify", "never-ran", "--wait", "0.2", "--root", str(volume)) == 1
     assert "run never-ran has no export" in capsys.readouterr().err
+
+
+def test_mixed_precision_and_upload_of_the_run(volume: Path, bucket, capsys: pytest.CaptureFixture) -> None:
+    """float16 compute with loss scaling (the GPU default), here forced on the CPU; then the run goes to S3."""
+    args = ["train", "--root", str(volume), "--dataset", "digits", "--model", "cnn", "--max-steps", "3",
+            "--mixed-precision", "on", "--run-id", "half", "--upload", f"s3://{bucket.bucket}/runs"]  # fmt: skip
+    assert run_cli(*args) == 0
+    run = Layout(volume).run("half")
+    assert json.loads(run.config.read_text())["precision"] == "mixed_float16"
+    assert run_cli("export", "verify", "half", "--root", str(volume)) == 0
+    keys = {o["Key"] for o in bucket.list_objects_v2(Bucket=bucket.bucket, Prefix="runs/half/")["Contents"]}
+    assert {"runs/half/export/saved_model.pb", "runs/half/history.json", "runs/half/config.json"} <= keys

@@ -33,6 +33,13 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     flag(parser, "--mixed-precision", key="train.mixed_precision", choices=["auto", "on", "off"], help="default: auto")
     flag(parser, "--image-size", key="train.image_size", type=int, metavar="PX", help="resize images to (default 64)")
     flag(parser, "--strategy", key="train.strategy", choices=["auto", "default", "mirrored", "multi-worker"])
+    flag(
+        parser,
+        "--upload",
+        key="train.upload",
+        metavar="S3_URI",
+        help="also upload runs/<ID>/ to s3://bucket/prefix/<ID>/",
+    )
     add_common(parser)
     parser.set_defaults(handler=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 CACHE_LIMIT_BYTES = 1 << 30  # cache parsed-from-disk records when the split is smaller than this
@@ -47,6 +48,17 @@ def model_inputs(features: dict[str, tf.Tensor], manifest: dict[str, Any], image
     }
 
 
+def _decoded_bytes(manifest: dict[str, Any], split: str, image_size: int) -> int:
+    """Roughly what a split takes in memory once parsed (and its images decoded)."""
+    per_example = 8  # the label
+    for name, spec in input_features(manifest).items():
+        if is_encoded_image(name, manifest):
+            per_example += image_size * image_size * 3 * 4
+        else:
+            per_example += 8 * max(1, int(np.prod(spec["shape"], dtype=np.int64)))
+    return per_example * manifest["splits"][split]["examples"]
+
+
 def split_files(directory: Path, manifest: dict[str, Any], split: str) -> list[str]:
     return [str(directory / shard["file"]) for shard in manifest["splits"][split]["shards"]]
 
@@ -78,11 +90,6 @@ def dataset(
         num_parallel_calls=autotune,
         deterministic=not training,
     )
-    on_disk = sum(Path(f).stat().st_size for f in files)
-    if on_disk < CACHE_LIMIT_BYTES:
-        ds = ds.cache()
-    if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
 
     def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
         # Whole batches at once: ~10x faster than one example at a time.
@@ -90,7 +97,17 @@ def dataset(
         labels = features.pop(label)
         return model_inputs(features, manifest, image_size), labels
 
-    ds = ds.batch(batch_size, drop_remainder=training).map(parse, num_parallel_calls=autotune)
+    on_disk = sum(Path(f).stat().st_size for f in files)
+    if max(on_disk, _decoded_bytes(manifest, split, image_size)) < CACHE_LIMIT_BYTES:
+        # Small enough: parse (and decode) once, keep the tensors, and only shuffle and batch each epoch.
+        ds = ds.batch(1024).map(parse, num_parallel_calls=autotune).unbatch().cache()
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.batch(batch_size, drop_remainder=training)
+    else:
+        if training:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.batch(batch_size, drop_remainder=training).map(parse, num_parallel_calls=autotune)
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options).prefetch(autotune)

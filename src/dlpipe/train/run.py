@@ -23,11 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlpipe import __version__, atomic, log
+from dlpipe import __version__, atomic, log, s3
 from dlpipe.dataset_command import parse_ref, resolve_version
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
-from dlpipe.layout import Layout, check_name
+from dlpipe.layout import SAVED_MODEL, Layout, check_name
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.progress import Progress
 from dlpipe.train import curves, data, models, strategy
@@ -315,4 +315,9 @@ def train(opts: Options, layout: Layout, config: dict[str, Any], events: EventSi
     trainer.build()
     history = trainer.fit()
     export = trainer.export(history)
+    upload = config.get("train", {}).get("upload")
+    if upload and trainer.placement.is_chief:
+        target = f"{upload.rstrip('/')}/{run_id}"
+        logger.info("uploading %s to %s", trainer.run.dir, target)
+        s3.upload_tree(s3.client(config.get("s3", {})), trainer.run.dir, target, last=SAVED_MODEL)
     return Result(run_id, export, int(trainer.step.numpy()), history)
