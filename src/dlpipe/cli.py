@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dlpipe",
         description="Deep-learning pipeline on one shared volume: ingest, train, evaluate, serve.",
-        epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.",
+        epilog="Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error, "
+        "3 evaluated but not blessed (evaluate).",
     )
     parser.add_argument("--version", action="version", version=f"dlpipe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -97,7 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Each has ``register(subparsers, add_common_options, config_flag)`` and imports
 # its heavy dependencies (TensorFlow) only when it runs, so --help stays fast.
-COMMAND_MODULES = ["dlpipe.dataset_command", "dlpipe.ingest.command", "dlpipe.train.command"]
+COMMAND_MODULES = [
+    "dlpipe.dataset_command",
+    "dlpipe.ingest.command",
+    "dlpipe.train.command",
+    "dlpipe.evaluate.command",
+]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ Exit codes (documented in README.md):
   0  success
   1  runtime failure (data, network, storage)
   2  usage or configuration error
+  3  evaluated, not blessed (dlpipe evaluate: a normal outcome a CI can branch on)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_NOT_BLESSED = 3
 
 
 class DlpipeError(Exception):

@@ -1,0 +1,46 @@
+"""Publishing a blessed export as models/<name>/<version>/, and retention."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from dlpipe import atomic, log
+from dlpipe.layout import Layout
+from dlpipe.train.export import LINEAGE_FILE
+
+logger = log.get("publish")
+
+
+def published_run(version_dir: Path) -> str | None:
+    lineage = version_dir / "assets.extra" / LINEAGE_FILE
+    return json.loads(lineage.read_text()).get("run_id") if lineage.is_file() else None
+
+
+def find_published(layout: Layout, model: str, run_id: str) -> int | None:
+    for version in layout.model_versions(model):
+        if published_run(layout.model_version_dir(model, version)) == run_id:
+            return version
+    return None
+
+
+def publish(layout: Layout, model: str, export: Path) -> int:
+    """Copy the export into the next version; TF Serving sees it only once saved_model.pb is in."""
+    with layout.publish_model(model) as (version, staged):
+        shutil.copytree(export, staged, dirs_exist_ok=True)
+    return version
+
+
+def retain(layout: Layout, model: str, keep: int, protect: set[int]) -> list[int]:
+    """Delete all but the newest ``keep`` versions, never one in ``protect``. Returns the deleted."""
+    versions = layout.model_versions(model)
+    doomed = [v for v in versions[:-keep] if v not in protect] if keep > 0 else []
+    for version in doomed:
+        directory = layout.model_version_dir(model, version)
+        # Rename first: TF Serving sees the version vanish at once, never half-deleted.
+        hidden = atomic.temp_sibling(directory)
+        directory.rename(hidden)
+        shutil.rmtree(hidden, ignore_errors=True)
+        logger.info("removed %s version %d (keeping %d)", model, version, keep)
+    return doomed

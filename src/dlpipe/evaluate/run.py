@@ -1,0 +1,121 @@
+"""``dlpipe evaluate``: score, bless, report, publish."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from dlpipe import atomic, log
+from dlpipe.dataset_command import parse_ref, resolve_version
+from dlpipe.errors import ConfigError, DlpipeError
+from dlpipe.evaluate import blessing, metrics, publish, report
+from dlpipe.evaluate.score import score
+from dlpipe.events import EventSink
+from dlpipe.layout import SAVED_MODEL, Layout, check_name
+from dlpipe.manifest import read_manifest, verify_shards
+from dlpipe.train.export import read_lineage
+
+logger = log.get("evaluate")
+
+
+@dataclass
+class Options:
+    run_id: str
+    model_name: str
+    dataset: str | None = None
+    split: str = "test"
+    thresholds: list[str] = field(default_factory=list)
+    change_thresholds: list[str] = field(default_factory=list)
+    bless_without_thresholds: bool = False
+    publish: bool | None = None  # None: publish when blessed
+    keep: int = 5
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Options:
+        section = config.get("evaluate", {})
+        if not config.get("run_id"):
+            raise ConfigError("--run-id is required: the training run whose export to evaluate")
+        if not section.get("model_name"):
+            raise ConfigError("--model-name is required: the name TF Serving serves the model under")
+        known = {f for f in cls.__dataclass_fields__ if f != "run_id"}
+        return cls(run_id=config["run_id"], **{k: v for k, v in section.items() if k in known})
+
+
+@dataclass
+class Result:
+    blessed: bool
+    reason: str
+    evaluation: Path
+    version: int | None = None
+    already_published: bool = False
+    removed: list[int] = field(default_factory=list)
+
+
+def _write_evaluation(final: Path, files: dict[str, Any], draw: Any) -> None:
+    """Replace runs/<id>/evaluation/ as a whole: readers never see half of an old and half of a new one."""
+    with atomic.staging_dir(final) as staged:
+        for name, content in files.items():
+            (staged / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
+        draw(staged)
+        if final.exists():
+            old = atomic.temp_sibling(final)
+            final.rename(old)
+            atomic.publish_dir(staged, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            atomic.publish_dir(staged, final)
+
+
+def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> Result:
+    model = check_name("model", opts.model_name)
+    absolute = [blessing.Threshold.parse(t, "--threshold") for t in opts.thresholds]
+    change = [blessing.Threshold.parse(t, "--change-threshold") for t in opts.change_thresholds]
+    run = layout.run(opts.run_id)
+    if not (run.export / SAVED_MODEL).is_file():
+        raise DlpipeError(f"run {opts.run_id} has no export at {run.export}", "train it first, or check --run-id")
+    lineage = read_lineage(run.export)
+    name, version = (
+        parse_ref(opts.dataset) if opts.dataset else (lineage["dataset"]["name"], lineage["dataset"]["version"])
+    )
+    version = resolve_version(layout, name, version)
+    directory = layout.dataset_version_dir(name, version)
+    manifest = read_manifest(directory)
+    verify_shards(directory, manifest)
+    classes = manifest["label"]["classes"]
+    events.emit("started", run_id=opts.run_id, model=model, dataset=f"{name}@{version}", split=opts.split)
+
+    candidate = metrics.compute(*score(run.export, directory, manifest, opts.split), classes)
+    already = publish.find_published(layout, model, opts.run_id)
+    others = [v for v in layout.model_versions(model) if v != already]
+    baseline_version = others[-1] if others else None
+    baseline = None
+    if baseline_version is not None:
+        baseline_dir = layout.model_version_dir(model, baseline_version)
+        baseline = metrics.compute(*score(baseline_dir, directory, manifest, opts.split), classes)
+    decision = blessing.decide(candidate, baseline, absolute, change, opts.bless_without_thresholds)
+    decision.update(
+        run_id=opts.run_id,
+        model_name=model,
+        dataset={"name": name, "version": version, "split": opts.split},
+        baseline_version=baseline_version,
+        evaluated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    history = json.loads(run.history.read_text()) if run.history.exists() else []
+    files = {"metrics.json": {"candidate": candidate, "baseline": baseline}, "blessing.json": decision}
+    _write_evaluation(run.evaluation, files, lambda d: report.write(d, candidate, decision, classes, history,
+                                                                   f"{model}: run {opts.run_id}"))  # fmt: skip
+    result = Result(decision["blessed"], decision["reason"], run.evaluation)
+    if decision["blessed"] and opts.publish is not False:
+        if already is not None:
+            result.version, result.already_published = already, True
+        else:
+            result.version = publish.publish(layout, model, run.export)
+        protect = {result.version} | ({baseline_version} if baseline_version else set())
+        result.removed = publish.retain(layout, model, opts.keep, protect)
+    events.emit("finished", run_id=opts.run_id, blessed=result.blessed, published_version=result.version,
+                accuracy=candidate["accuracy"], baseline_version=baseline_version)  # fmt: skip
+    return result

@@ -1,0 +1,141 @@
+"""`dlpipe evaluate` end to end: exit codes, reports, publishing, retention, mismatches."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dlpipe.errors import EXIT_NOT_BLESSED
+from dlpipe.evaluate import publish
+from dlpipe.layout import Layout
+from tests.tooling.sample_data import make_csv, run_cli
+
+
+@pytest.fixture(scope="module")
+def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """digits with a weak run (2 steps) and a strong one (300 steps); iris for mismatches."""
+    root = tmp_path_factory.mktemp("vol")
+    iris = make_csv(tmp_path_factory.mktemp("src") / "iris.csv")
+    assert run_cli("ingest", "--root", str(root), "--source", "sample:digits", "--dataset", "digits") == 0
+    assert run_cli("ingest", "--root", str(root), "--source", str(iris), "--dataset", "iris", "--label", "species") == 0
+    for run_id, steps in (("weak", "2"), ("strong", "300")):
+        args = ["train", "--root", str(root), "--dataset", "digits", "--run-id", run_id, "--max-steps", steps]
+        assert run_cli(*args) == 0
+    return root
+
+
+def evaluate(root: Path, run_id: str, *extra: str) -> int:
+    return run_cli("evaluate", "--root", str(root), "--run-id", run_id, "--model-name", "digits", *extra)
+
+
+def test_blessing_publishing_and_the_baseline(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    layout = Layout(volume)
+    assert evaluate(volume, "strong", "--threshold", "accuracy>=0.8") == 0
+    out = capsys.readouterr().out
+    assert "run strong: blessed" in out and "published as digits version 1" in out
+    assert "helm upgrade <serving-release> dlpipe/dlpipe-serving --reuse-values --set model.version=1" in out
+    assert layout.model_versions("digits") == [1]
+    assert publish.published_run(layout.model_version_dir("digits", 1)) == "strong", "lineage travels"
+
+    # The weak run: fine by the absolute threshold it meets, but worse than the served model.
+    assert (
+        evaluate(volume, "weak", "--threshold", "accuracy>=0.0", "--change-threshold", "accuracy>=0.0")
+        == EXIT_NOT_BLESSED
+    )
+    assert "NOT blessed (failed: change accuracy)" in capsys.readouterr().out
+    blessing = json.loads((layout.run("weak").evaluation / "blessing.json").read_text())
+    assert blessing["blessed"] is False and blessing["baseline_version"] == 1
+    change = blessing["checks"][1]
+    assert change["kind"] == "change" and change["baseline"] > change["value"] and change["passed"] is False
+    assert layout.model_versions("digits") == [1], "nothing published"
+
+    # Evaluating the published run again does not publish it twice.
+    assert evaluate(volume, "strong", "--threshold", "accuracy>=0.8") == 0
+    assert "already published as digits version 1" in capsys.readouterr().out
+
+
+def test_report_and_metrics_files(volume: Path) -> None:
+    evaluation = Layout(volume).run("strong").evaluation
+    metrics = json.loads((evaluation / "metrics.json").read_text())["candidate"]
+    assert metrics["examples"] == 180 and len(metrics["confusion_matrix"]) == 10 and "top_5_accuracy" in metrics
+    page = (evaluation / "report.html").read_text()
+    assert "BLESSED" in page and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page, "self-contained: no external assets"
+    assert (evaluation / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_thresholds_no_blessing_and_no_publish_flag(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    assert evaluate(volume, "weak") == EXIT_NOT_BLESSED
+    assert "no thresholds configured" in capsys.readouterr().out
+    assert evaluate(volume, "weak", "--bless-without-thresholds", "--no-publish") == 0
+    assert "published" not in capsys.readouterr().out
+
+
+def test_signature_that_does_not_match_the_dataset(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    assert evaluate(volume, "strong", "--dataset", "iris", "--split", "train") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the signature takes (image:float32) but the dataset has (colour:string" in err[0]
+
+
+def test_missing_run_and_bad_threshold(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    assert evaluate(volume, "nope") == 1
+    assert "run nope has no export" in capsys.readouterr().err
+    assert evaluate(volume, "strong", "--threshold", "accuracy=0.9") == 2
+
+
+def test_retention_never_removes_the_baseline(volume: Path) -> None:
+    layout = Layout(volume)
+    export = layout.run("weak").export
+    versions = [publish.publish(layout, "kept", export) for _ in range(4)]
+    assert versions == [1, 2, 3, 4]
+    removed = publish.retain(layout, "kept", keep=1, protect={2, 4})
+    assert removed == [1, 3]
+    assert layout.model_versions("kept") == [2, 4]
+    assert not [p for p in layout.model_dir("kept").iterdir() if p.name.startswith(".tmp-")]
+
+
+def _publish_one(root: str, export: str, queue: multiprocessing.Queue) -> None:
+    queue.put(publish.publish(Layout(Path(root)), "race", Path(export)))
+
+
+def test_concurrent_publishes_get_distinct_versions(volume: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    export = str(Layout(volume).run("weak").export)
+    workers = [ctx.Process(target=_publish_one, args=(str(volume), export, queue)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    got = sorted(queue.get(timeout=120) for _ in workers)
+    for worker in workers:
+        worker.join(60)
+    assert got == [1, 2, 3] and Layout(volume).model_versions("race") == [1, 2, 3]
+
+
+def test_publish_killed_half_way_leaves_no_visible_version(volume: Path, tmp_path: Path) -> None:
+    export = tmp_path / "big-export"
+    (export / "variables").mkdir(parents=True)
+    for i in range(40):
+        (export / "variables" / f"part-{i}").write_bytes(bytes([i]) * (1 << 20))
+    (export / "saved_model.pb").write_bytes(b"model")
+    code = ("import sys; from pathlib import Path; from dlpipe.evaluate.publish import publish; "
+            "from dlpipe.layout import Layout; print('go', flush=True); "
+            "publish(Layout(Path(sys.argv[1])), 'killed', Path(sys.argv[2]))")  # fmt: skip
+    layout, rng = Layout(tmp_path / "vol"), random.Random(7)
+    for _ in range(8):
+        child = subprocess.Popen([sys.executable, "-c", code, str(layout.root), str(export)], stdout=subprocess.PIPE)
+        assert child.stdout is not None and child.stdout.readline().strip() == b"go"
+        time.sleep(rng.uniform(0, 0.15))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        for version in layout.model_versions("killed"):
+            parts = list((layout.model_version_dir("killed", version) / "variables").iterdir())
+            assert len(parts) == 40, "a visible version is whole"
+    assert publish.publish(layout, "killed", export) == max(layout.model_versions("killed"))

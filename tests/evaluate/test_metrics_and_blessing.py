@@ -1,0 +1,80 @@
+"""Metrics and the blessing table, on numbers worked out by hand."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from dlpipe.errors import ConfigError
+from dlpipe.evaluate.blessing import Threshold, decide
+from dlpipe.evaluate.metrics import compute
+
+
+def test_metrics_on_a_known_confusion() -> None:
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    probabilities = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.1, 0.8, 0.1],
+                              [0.1, 0.6, 0.3], [0.3, 0.3, 0.4], [0.5, 0.2, 0.3]])  # fmt: skip
+    m = compute(probabilities, labels, ["a", "b", "c"])
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["per_class"]["b"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
+    assert m["loss"] == pytest.approx(-np.mean(np.log([0.8, 0.1, 0.8, 0.6, 0.4, 0.3])))
+    assert m["top_2_accuracy"] == pytest.approx(5 / 6)
+
+
+def test_auc_matches_counting_pairs() -> None:
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 60)
+    scores = np.round(rng.random(60), 1)  # ties on purpose
+    probabilities = np.stack([1 - scores, scores], axis=1)
+    pairs = [(p, n) for p, n in itertools.product(scores[labels == 1], scores[labels == 0])]
+    expected = np.mean([1.0 if p > n else 0.5 if p == n else 0.0 for p, n in pairs])
+    assert compute(probabilities, labels, ["no", "yes"])["auc"] == pytest.approx(expected)
+
+
+CANDIDATE = {"accuracy": 0.90, "loss": 0.30}
+BETTER_BASELINE = {"accuracy": 0.95, "loss": 0.20}
+WORSE_BASELINE = {"accuracy": 0.80, "loss": 0.50}
+
+
+@pytest.mark.parametrize(
+    ("absolute", "change", "baseline", "blessed"),
+    [
+        (["accuracy>=0.85"], [], None, True),  # threshold met, no baseline
+        (["accuracy>=0.95"], [], None, False),  # threshold missed
+        (["loss<=0.25"], [], None, False),  # lower-is-better missed
+        ([], ["accuracy>=0.0"], WORSE_BASELINE, True),  # beats the served model
+        ([], ["accuracy>=0.0"], BETTER_BASELINE, False),  # worse than the served model
+        ([], ["accuracy>=-0.1"], BETTER_BASELINE, True),  # allowed to be slightly worse
+        ([], ["loss<=0.0"], WORSE_BASELINE, True),  # loss went down
+        ([], ["accuracy>=0.0"], None, True),  # no baseline: change checks pass
+        (["accuracy>=0.85"], ["accuracy>=0.0"], BETTER_BASELINE, False),  # one of two fails
+    ],
+)
+def test_blessing_table(absolute: list[str], change: list[str], baseline: dict | None, blessed: bool) -> None:
+    decision = decide(CANDIDATE, baseline, [Threshold.parse(t, "--threshold") for t in absolute],
+                      [Threshold.parse(t, "--change-threshold") for t in change], False)  # fmt: skip
+    assert decision["blessed"] is blessed
+    assert len(decision["checks"]) == len(absolute) + len(change)
+    for check in decision["checks"]:
+        assert {"metric", "kind", "value", "baseline", "threshold", "op", "passed"} <= set(check)
+
+
+def test_no_thresholds_means_no_blessing_unless_asked() -> None:
+    assert decide(CANDIDATE, None, [], [], False)["blessed"] is False
+    assert "--bless-without-thresholds" in decide(CANDIDATE, None, [], [], False)["reason"]
+    assert decide(CANDIDATE, None, [], [], True)["blessed"] is True
+
+
+def test_bad_thresholds() -> None:
+    with pytest.raises(ConfigError, match="is not METRIC>=VALUE"):
+        Threshold.parse("accuracy > 0.9", "--threshold")
+    with pytest.raises(ConfigError, match="unknown metric 'acuracy'"):
+        decide(CANDIDATE, None, [Threshold.parse("acuracy>=0.9", "--threshold")], [], False)
