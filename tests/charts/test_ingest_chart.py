@@ -59,7 +59,7 @@ def test_retry_policy(helm: str) -> None:
     assert spec["backoffLimit"] == 5 and spec["activeDeadlineSeconds"] == 600
     rules = spec["podFailurePolicy"]["rules"]
     assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
-    assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [2]
+    assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [2, 3]
 
 
 def test_credentials_only_from_a_secret(helm: str) -> None:

@@ -139,3 +139,21 @@ def test_publish_killed_half_way_leaves_no_visible_version(volume: Path, tmp_pat
             parts = list((layout.model_version_dir("killed", version) / "variables").iterdir())
             assert len(parts) == 40, "a visible version is whole"
     assert publish.publish(layout, "killed", export) == max(layout.model_versions("killed"))
+
+
+def test_blessing_show_and_pending(volume: Path, capsys: pytest.CaptureFixture) -> None:
+    assert run_cli("blessing", "show", "strong", "--root", str(volume), "--require-blessed") == 0
+    out = capsys.readouterr().out
+    assert out.startswith("strong: blessed") and "absolute accuracy" in out
+    assert evaluate(volume, "weak") == EXIT_NOT_BLESSED  # no thresholds: not blessed
+    assert run_cli("blessing", "show", "weak", "--root", str(volume), "--require-blessed") == EXIT_NOT_BLESSED
+    assert run_cli("blessing", "show", "never", "--root", str(volume), "--wait", "0.1") == 1
+    capsys.readouterr()
+    args = ["train", "--root", str(volume), "--dataset", "digits", "--max-steps", "3"]
+    assert run_cli(*args, "--run-id", "fresh") == 0
+    capsys.readouterr()
+    assert run_cli("evaluate", "--root", str(volume), "--pending", "--model-name", "pending-model",
+                   "--bless-without-thresholds") == 0  # fmt: skip
+    assert "run fresh: blessed" in capsys.readouterr().out
+    assert run_cli("evaluate", "--root", str(volume), "--pending", "--model-name", "pending-model") == 0
+    assert "no finished runs waiting" in capsys.readouterr().out

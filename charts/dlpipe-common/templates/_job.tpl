@@ -23,8 +23,8 @@ helm.sh/resource-policy: keep
 {{/*
 Retry policy from .Values.job. A pod evicted by node drain, preemption or
 spot reclaim (DisruptionTarget) is retried without spending backoffLimit;
-exit code 2 (a configuration error) fails the Job at once, since a retry
-cannot fix it.
+exit codes 2 (a configuration error) and 3 (evaluated, not blessed) fail the
+Job at once, since a retry cannot change them.
 */}}
 {{- define "dlpipe.job.policy" -}}
 backoffLimit: {{ .Values.job.backoffLimit }}
@@ -41,7 +41,7 @@ podFailurePolicy:
     - action: FailJob
       onExitCodes:
         operator: In
-        values: [2]
+        values: [2, 3]
 {{- end -}}
 
 {{/*

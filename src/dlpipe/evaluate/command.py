@@ -28,18 +28,65 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     flag(parser, "--publish", key="evaluate.publish", action=argparse.BooleanOptionalAction,
          help="publish when blessed (default) or not")  # fmt: skip
     flag(parser, "--keep", key="evaluate.keep", type=int, metavar="N", help="published versions to keep (default 5)")
+    parser.add_argument("--pending", action="store_true", help="evaluate every finished run that has no evaluation yet")
     add_common(parser)
     parser.set_defaults(handler=run)
+
+    check = sub.add_parser("blessing", help="show a run's blessing decision (what the evaluate chart's helm test runs)")
+    check.add_argument("action", choices=["show"])
+    check.add_argument("run_id", metavar="RUN_ID")
+    check.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the evaluation")
+    check.add_argument("--require-blessed", action="store_true", help="exit 3 unless the run was blessed")
+    add_common(check)
+    check.set_defaults(handler=show_blessing)
+
+
+def show_blessing(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    import json
+    import time
+
+    from dlpipe.cli import layout_of
+    from dlpipe.errors import DlpipeError
+
+    path = layout_of(cfg).run(args.run_id).evaluation / "blessing.json"
+    deadline = time.monotonic() + args.wait
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    try:
+        decision = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DlpipeError(f"run {args.run_id} has not been evaluated ({path} is missing)") from None
+    except json.JSONDecodeError:
+        raise DlpipeError(f"{path} is not valid JSON") from None
+    verdict = "blessed" if decision["blessed"] else "not blessed"
+    print(f"{args.run_id}: {verdict} ({decision['reason']})")
+    for check in decision["checks"]:
+        base = "" if check["baseline"] is None else f" (baseline {check['baseline']:.4f})"
+        result = "pass" if check["passed"] else "FAIL"
+        rule = f"{check['op']} {check['threshold']}"
+        print(f"  {check['kind']} {check['metric']} {check['value']:.4f}{base} {rule}: {result}")
+    return EXIT_NOT_BLESSED if args.require_blessed and not decision["blessed"] else EXIT_OK
 
 
 def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.cli import layout_of
-    from dlpipe.evaluate.run import Options, evaluate
+    from dlpipe.evaluate.run import Options, pending_runs
+
+    layout = layout_of(cfg)
+    if not args.pending:
+        return _evaluate_one(Options.from_config(cfg), layout, cfg)
+    runs = pending_runs(layout)
+    if not runs:
+        print("no finished runs waiting for an evaluation")
+    codes = [_evaluate_one(Options.from_config(cfg, run_id), layout, cfg) for run_id in runs]
+    return max(codes, default=EXIT_OK)
+
+
+def _evaluate_one(opts: Any, layout: Any, cfg: dict[str, Any]) -> int:
+    from dlpipe.evaluate.run import evaluate
     from dlpipe.events import EventSink
 
-    opts = Options.from_config(cfg)
-    layout = layout_of(cfg)
-    with EventSink.from_config("evaluate", cfg, layout.run(opts.run_id).events) as events:
+    with EventSink.from_config("evaluate", {**cfg, "run_id": opts.run_id}, layout.run(opts.run_id).events) as events:
         try:
             result = evaluate(opts, layout, cfg, events)
         except Exception as exc:

@@ -35,14 +35,15 @@ class Options:
     keep: int = 5
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Options:
+    def from_config(cls, config: dict[str, Any], run_id: str | None = None) -> Options:
         section = config.get("evaluate", {})
-        if not config.get("run_id"):
-            raise ConfigError("--run-id is required: the training run whose export to evaluate")
+        run_id = run_id or config.get("run_id")
+        if not run_id:
+            raise ConfigError("--run-id is required: the training run whose export to evaluate (or --pending)")
         if not section.get("model_name"):
             raise ConfigError("--model-name is required: the name TF Serving serves the model under")
         known = {f for f in cls.__dataclass_fields__ if f != "run_id"}
-        return cls(run_id=config["run_id"], **{k: v for k, v in section.items() if k in known})
+        return cls(run_id=run_id, **{k: v for k, v in section.items() if k in known})
 
 
 @dataclass
@@ -53,6 +54,19 @@ class Result:
     version: int | None = None
     already_published: bool = False
     removed: list[int] = field(default_factory=list)
+
+
+def pending_runs(layout: Layout) -> list[str]:
+    """Finished runs (an export is in place) that have no evaluation yet, oldest first."""
+    base = layout.root / "runs"
+    found = []
+    for run_dir in sorted(base.iterdir() if base.is_dir() else [], key=lambda p: p.stat().st_mtime):
+        if run_dir.name.startswith("."):
+            continue
+        run = layout.run(run_dir.name)
+        if (run.export / SAVED_MODEL).is_file() and not (run.evaluation / "blessing.json").is_file():
+            found.append(run_dir.name)
+    return found
 
 
 def _write_evaluation(final: Path, files: dict[str, Any], draw: Any) -> None:
