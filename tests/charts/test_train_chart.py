@@ -33,7 +33,7 @@ def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_
 
 
 def test_single_pod(helm: str) -> None:
-    docs = _docs(helm, "single")
+    docs = _docs(helm, "single", "--set", "config.run_id=null")
     assert "Service" not in docs and "completionMode" not in docs["Job"]["spec"]
     pod = _pod(docs)
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
@@ -78,10 +78,18 @@ def test_upgrade_starts_a_new_run_and_keeps_the_old_one(helm: str) -> None:
 
 
 def test_helm_test_verifies_the_export_of_this_run(helm: str) -> None:
-    rendered = charts.template(helm, CI["single"])
-    job = next(d for d in rendered if d["kind"] == "Job")
-    test = next(d for d in rendered if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test")
+    def render(*extra: str) -> tuple[dict, dict]:
+        rendered = charts.template(helm, CI["single"], *extra)
+        job = next(d for d in rendered if d["kind"] == "Job")
+        test = next(d for d in rendered if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test")
+        return job, test
+
+    job, test = render("--set", "config.run_id=null")  # the run is the Job's
     assert test["spec"]["containers"][0]["args"][:3] == ["export", "verify", job["metadata"]["name"]]
+    job, test = render()  # ci/single-values.yaml names its run
+    assert test["spec"]["containers"][0]["args"][:3] == ["export", "verify", "digits-cnn-ci"]
+    env = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "DLPIPE_RUN_ID" not in env
 
 
 @pytest.mark.parametrize(
