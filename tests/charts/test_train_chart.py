@@ -16,8 +16,17 @@ CHART = charts.CHARTS / "dlpipe-train"
 CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART.glob("ci/*-values.yaml")}
 
 
-def _docs(helm: str, case: str, *extra: str) -> dict[str, Any]:
-    rendered = charts.template(helm, CI[case], *extra)
+def _without_run_id(case: str, folder: Path) -> charts.ValuesCase:
+    """The ci values with no config.run_id: the run is then the Job's."""
+    values = yaml.safe_load(CI[case].values.read_text())
+    values["config"].pop("run_id", None)
+    path = folder / f"{case}-job-run-values.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return charts.ValuesCase(CHART, path)
+
+
+def _docs(helm: str, case: str | charts.ValuesCase, *extra: str) -> dict[str, Any]:
+    rendered = charts.template(helm, CI[case] if isinstance(case, str) else case, *extra)
     return {d["kind"]: d for d in rendered if "helm.sh/hook" not in d["metadata"].get("annotations", {})}
 
 
@@ -32,8 +41,8 @@ def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_
     assert load_config(config_file=path, environ={})["train"]["dataset"] == "digits"
 
 
-def test_single_pod(helm: str) -> None:
-    docs = _docs(helm, "single", "--set", "config.run_id=null")
+def test_single_pod(helm: str, tmp_path: Path) -> None:
+    docs = _docs(helm, _without_run_id("single", tmp_path))
     assert "Service" not in docs and "completionMode" not in docs["Job"]["spec"]
     pod = _pod(docs)
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
@@ -77,16 +86,16 @@ def test_upgrade_starts_a_new_run_and_keeps_the_old_one(helm: str) -> None:
     assert first["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_helm_test_verifies_the_export_of_this_run(helm: str) -> None:
-    def render(*extra: str) -> tuple[dict, dict]:
-        rendered = charts.template(helm, CI["single"], *extra)
+def test_helm_test_verifies_the_export_of_this_run(helm: str, tmp_path: Path) -> None:
+    def render(case: charts.ValuesCase) -> tuple[dict, dict]:
+        rendered = charts.template(helm, case)
         job = next(d for d in rendered if d["kind"] == "Job")
         test = next(d for d in rendered if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test")
         return job, test
 
-    job, test = render("--set", "config.run_id=null")  # the run is the Job's
+    job, test = render(_without_run_id("single", tmp_path))  # the run is the Job's
     assert test["spec"]["containers"][0]["args"][:3] == ["export", "verify", job["metadata"]["name"]]
-    job, test = render()  # ci/single-values.yaml names its run
+    job, test = render(CI["single"])  # ci/single-values.yaml names its run
     assert test["spec"]["containers"][0]["args"][:3] == ["export", "verify", "digits-cnn-ci"]
     env = {e["name"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert "DLPIPE_RUN_ID" not in env
