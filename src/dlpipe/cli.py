@@ -103,6 +103,7 @@ COMMAND_MODULES = [
     "dlpipe.ingest.command",
     "dlpipe.train.command",
     "dlpipe.evaluate.command",
+    "dlpipe.serving.command",
 ]
 
 

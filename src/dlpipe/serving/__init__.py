@@ -1,0 +1,1 @@
+"""Serving: clients for TensorFlow Serving, a local stand-in for it, and the readiness sidecar."""

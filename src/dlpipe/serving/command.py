@@ -1,0 +1,97 @@
+"""``dlpipe predict``, ``dlpipe serve-local`` and ``dlpipe serving-ready``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from dlpipe.errors import EXIT_OK, ConfigError
+
+
+def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], config_flag: Callable[..., None]) -> None:
+    predict = sub.add_parser("predict", help="send one predict request to TF Serving (REST or gRPC)")
+    predict.add_argument("--url", default="http://localhost:8501", help="REST endpoint (default: %(default)s)")
+    predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
+    predict.add_argument("--model", required=True, metavar="NAME")
+    which = predict.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, metavar="N")
+    which.add_argument("--label", metavar="LABEL", help="a version label, e.g. stable or canary")
+    data = predict.add_mutually_exclusive_group(required=True)
+    data.add_argument("--instances", metavar="JSON", help='e.g. \'[{"text": "great film"}]\'')
+    data.add_argument("--input", type=Path, metavar="FILE", help="a JSON file holding the instances")
+    predict.set_defaults(handler=run_predict, needs_config=False)
+
+    local = sub.add_parser("serve-local", help="a TF-Serving-compatible REST API over models/ (no cluster needed)")
+    local.add_argument("--model-name", required=True, metavar="NAME")
+    local.add_argument("--port", type=int, default=8501)
+    local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC Predict on this port")
+    local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
+    add_common(local)
+    local.set_defaults(handler=run_local)
+
+    ready = sub.add_parser(
+        "serving-ready", help="readiness sidecar: /ready is 200 when the wanted versions are AVAILABLE"
+    )
+    ready.add_argument("--tf-serving", default="http://localhost:8501")
+    ready.add_argument("--model", action="append", required=True, metavar="NAME=VERSION",
+                       help="VERSION: a number or latest (repeatable)")  # fmt: skip
+    ready.add_argument("--port", type=int, default=8080)
+    ready.set_defaults(handler=run_ready, needs_config=False)
+
+
+def _instances(args: argparse.Namespace) -> list[Any]:
+    try:
+        instances = json.loads(args.input.read_text() if args.input else args.instances)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read the instances: {exc}") from None
+    if isinstance(instances, dict) and "instances" in instances:
+        instances = instances["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise ConfigError("the instances must be a non-empty JSON list")
+    return instances
+
+
+def run_predict(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.serving.client import grpc_predict, rest_predict
+
+    call = grpc_predict if args.grpc else rest_predict
+    answer = call(args.grpc or args.url, args.model, _instances(args), version=args.version, label=args.label)
+    print(json.dumps(answer))
+    return EXIT_OK
+
+
+def run_local(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    import threading
+
+    from dlpipe import log
+    from dlpipe.cli import layout_of
+    from dlpipe.layout import check_name
+    from dlpipe.serving.local import LocalServer
+    from dlpipe.serving.repository import Repository
+
+    repository = Repository(layout_of(cfg), check_name("model", args.model_name))
+    server = LocalServer(repository, args.port, args.grpc_port, args.poll).start()
+    grpc = f", gRPC on 127.0.0.1:{server.grpc_port}" if server.grpc_port else ""
+    log.get("serve-local").info("serving %s (versions %s) on http://127.0.0.1:%d%s", args.model_name,
+                                repository.versions() or "none yet", server.port, grpc)  # fmt: skip
+    try:
+        threading.Event().wait()
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def run_ready(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.serving.ready import serve
+
+    wanted = {}
+    for item in args.model:
+        name, sep, version = item.partition("=")
+        if not sep or not (version == "latest" or version.isdigit()):
+            raise ConfigError(f"--model {item!r} is not NAME=VERSION (VERSION: a number or latest)")
+        wanted[name] = version
+    serve(args.port, args.tf_serving, wanted).serve_forever()
+    return EXIT_OK

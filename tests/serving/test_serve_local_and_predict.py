@@ -1,0 +1,126 @@
+"""`dlpipe predict` against `dlpipe serve-local` over real HTTP and gRPC, new versions
+picked up while serving, and the readiness sidecar's verdicts."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dlpipe.evaluate import publish
+from dlpipe.layout import Layout
+from dlpipe.serving.local import LocalServer
+from dlpipe.serving.ready import serve as serve_ready
+from dlpipe.serving.repository import Repository
+from tests.tooling.sample_data import run_cli
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vol")
+    assert run_cli("ingest", "--root", str(root), "--source", "sample:digits", "--dataset", "digits") == 0
+    for run_id in ("first", "second"):
+        assert run_cli("train", "--root", str(root), "--dataset", "digits", "--run-id", run_id, "--max-steps", "5") == 0
+    publish.publish(Layout(root), "digits", Layout(root).run("first").export)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(volume: Path) -> Iterator[LocalServer]:
+    local = LocalServer(Repository(Layout(volume), "digits"), 0, grpc_port=_free_port(), poll=0.2).start()
+    yield local
+    local.stop()
+
+
+def _instances(volume: Path, count: int = 3) -> list[dict]:
+    images = np.random.default_rng(0).random((count, 8, 8)).round(3)
+    return [{"image": image.tolist()} for image in images]
+
+
+def _expected(volume: Path, version: int, instances: list[dict]) -> np.ndarray:
+    loaded = tf.saved_model.load(str(Layout(volume).model_version_dir("digits", version)))
+    images = tf.constant([i["image"] for i in instances], dtype=tf.float32)
+    return loaded.signatures["serving_default"](image=images)["probabilities"].numpy()
+
+
+def test_rest_and_grpc_answers_equal_the_models_own(volume: Path, server: LocalServer, capsys) -> None:
+    instances = _instances(volume)
+    expected = _expected(volume, 1, instances)
+    assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits",
+                   "--instances", json.dumps(instances)) == 0  # fmt: skip
+    rest = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(rest["predictions"], expected, rtol=1e-5, atol=1e-6)
+    assert rest["model_version"] == "1"
+    assert run_cli("predict", "--grpc", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--version", "1",
+                   "--instances", json.dumps(instances)) == 0  # fmt: skip
+    grpc = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(grpc["predictions"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_tf_serving_status_api(server: LocalServer) -> None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/v1/models/digits") as response:
+        body = json.loads(response.read())
+    assert body["model_version_status"][0]["state"] == "AVAILABLE"
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"http://127.0.0.1:{server.port}/v1/models/digits/versions/99")
+    assert info.value.code == 404
+
+
+def test_bad_requests_are_400_with_a_reason(server: LocalServer, capsys) -> None:
+    assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits",
+                   "--instances", '[{"pixels": [1, 2]}]') == 1  # fmt: skip
+    assert "HTTP 400" in capsys.readouterr().err
+    assert run_cli("predict", "--url", "http://127.0.0.1:9", "--model", "digits", "--instances", "[1]") == 1
+    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_a_version_published_while_serving_becomes_servable(volume: Path, server: LocalServer) -> None:
+    assert publish.publish(Layout(volume), "digits", Layout(volume).run("second").export) == 2
+    deadline = time.monotonic() + 30
+    while 2 not in server.repository.versions():
+        assert time.monotonic() < deadline, "version 2 never became available"
+        time.sleep(0.1)
+    instances = _instances(volume)
+    from dlpipe.serving.client import rest_predict
+
+    answer = rest_predict(f"http://127.0.0.1:{server.port}", "digits", instances)
+    assert answer["model_version"] == "2", "latest serves the newest version"
+    np.testing.assert_allclose(answer["predictions"], _expected(volume, 2, instances), rtol=1e-5, atol=1e-6)
+    pinned = rest_predict(f"http://127.0.0.1:{server.port}", "digits", instances, version=1)
+    assert pinned["model_version"] == "1"
+
+
+def test_readiness_sidecar(server: LocalServer) -> None:
+    def ready(wanted: dict[str, str]) -> tuple[int, dict]:
+        sidecar = serve_ready(0, f"http://127.0.0.1:{server.port}", wanted)
+        import threading
+
+        threading.Thread(target=sidecar.serve_forever, daemon=True).start()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{sidecar.server_port}/ready") as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+        finally:
+            sidecar.shutdown()
+
+    assert ready({"digits": "1"})[0] == 200
+    assert ready({"digits": "latest"})[0] == 200
+    code, body = ready({"digits": "7"})
+    assert code == 503 and "digits: version 7 not AVAILABLE yet" in body["waiting_for"]
+    code, body = ready({"other": "latest"})
+    assert code == 503
