@@ -124,3 +124,15 @@ def test_readiness_sidecar(server: LocalServer) -> None:
     assert code == 503 and "digits: version 7 not AVAILABLE yet" in body["waiting_for"]
     code, body = ready({"other": "latest"})
     assert code == 503
+
+
+def test_serving_test_replays_the_warm_up_request(volume: Path, server: LocalServer, capsys) -> None:
+    """What the chart's helm test runs, against serve-local."""
+    rest, grpc = f"http://127.0.0.1:{server.port}", f"127.0.0.1:{server.grpc_port}"
+    base = ["serving-test", "--root", str(volume), "--model", "digits", "--rest", rest, "--grpc", grpc]
+    newest = max(Layout(volume).model_versions("digits"))
+    assert run_cli(*base) == 0
+    out = capsys.readouterr().out
+    assert f"REST: digits version {newest} answered 4 x 10 probabilities" in out and "gRPC:" in out
+    assert run_cli(*base, "--version", "1") == 1, "latest is being served, not version 1"
+    assert "expected 1" in capsys.readouterr().err

@@ -41,6 +41,23 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     ready.add_argument("--port", type=int, default=8080)
     ready.set_defaults(handler=run_ready, needs_config=False)
 
+    smoke = sub.add_parser("serving-test", help="replay a published version's warm-up request over REST and gRPC")
+    smoke.add_argument("--model", required=True, metavar="NAME")
+    smoke.add_argument("--version", default="latest", metavar="N|latest", help="the version that must answer")
+    smoke.add_argument("--rest", default="http://localhost:8501", metavar="URL")
+    smoke.add_argument("--grpc", metavar="HOST:PORT")
+    add_common(smoke)
+    smoke.set_defaults(handler=run_smoke)
+
+
+def run_smoke(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.cli import layout_of
+    from dlpipe.serving.smoke import check
+
+    for line in check(layout_of(cfg), args.model, args.version, args.rest, args.grpc):
+        print(line)
+    return EXIT_OK
+
 
 def _instances(args: argparse.Namespace) -> list[Any]:
     try:

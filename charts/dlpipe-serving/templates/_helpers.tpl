@@ -1,0 +1,157 @@
+{{/* TF Serving's image: the pinned official one, its GPU variant when gpus > 0. */}}
+{{- define "dlpipe-serving.image" -}}
+{{- $image := deepCopy .Values.image -}}
+{{- if not $image.tag -}}
+{{- $_ := set $image "tag" (ternary "2.21.0-gpu" "2.21.0" (gt (int .Values.gpus) 0)) -}}
+{{- end -}}
+{{- include "dlpipe.imageFields" (dict "image" $image "context" .) -}}
+{{- end -}}
+
+{{/* Every model served, the main one first: a list of {name, version}. */}}
+{{- define "dlpipe-serving.models" -}}
+{{- $main := dict "name" (required "model.name is required: the model to serve (models/<name>/ on the volume)" .Values.model.name) "version" (toString .Values.model.version) -}}
+{{- $all := list $main -}}
+{{- range .Values.models }}{{ $all = append $all (dict "name" .name "version" (toString .version)) }}{{ end -}}
+{{- toJson $all -}}
+{{- end -}}
+
+{{/*
+A TF Serving model config (text protobuf; see tensorflow_serving/config/model_server_config.proto).
+Call with (dict "context" $ "models" <list of {name, version}> "label" "stable"|"canary").
+A pinned version gets a version label; `latest` follows each newly published version.
+*/}}
+{{- define "dlpipe-serving.modelConfig" -}}
+{{- $root := .context.Values.sharedVolume.mountPath -}}
+model_config_list {
+{{- range .models }}
+  config {
+    name: {{ .name | quote }}
+    base_path: "{{ $root }}/models/{{ .name }}"
+    model_platform: "tensorflow"
+    {{- if eq .version "latest" }}
+    model_version_policy { latest { num_versions: 1 } }
+    {{- else }}
+    model_version_policy { specific { versions: {{ .version }} } }
+    version_labels { key: {{ $.label | quote }} value: {{ .version }} }
+    {{- end }}
+  }
+{{- end }}
+}
+{{- end -}}
+
+{{- define "dlpipe-serving.monitoringConfig" -}}
+prometheus_config {
+  enable: true
+  path: "/monitoring/prometheus/metrics"
+}
+{{- end -}}
+
+{{- define "dlpipe-serving.batchingConfig" -}}
+max_batch_size { value: {{ .Values.batching.maxBatchSize }} }
+batch_timeout_micros { value: {{ .Values.batching.batchTimeoutMicros }} }
+num_batch_threads { value: {{ .Values.batching.numBatchThreads }} }
+max_enqueued_batches { value: {{ .Values.batching.maxEnqueuedBatches }} }
+{{- end -}}
+
+{{/* The canary's models: the main model at canary.version, the others as in the stable config. */}}
+{{- define "dlpipe-serving.canaryModels" -}}
+{{- $models := include "dlpipe-serving.models" . | fromJsonArray -}}
+{{- $first := index $models 0 -}}
+{{- $canary := list (dict "name" $first.name "version" (toString .Values.canary.version)) -}}
+{{- toJson (concat $canary (rest $models)) -}}
+{{- end -}}
+
+{{/*
+A serving pod: TF Serving and the readiness sidecar. Call with
+(dict "context" $ "config" "<file in the ConfigMap>" "models" <list> "role" "stable"|"canary").
+*/}}
+{{- define "dlpipe-serving.podSpec" -}}
+{{- $ := .context -}}
+automountServiceAccountToken: false
+{{- with include "dlpipe.imagePullSecrets" $ }}{{ . | trim | nindent 0 }}{{ end }}
+{{- with include "dlpipe.scheduling" $ }}{{ . | trim | nindent 0 }}{{ end }}
+securityContext:
+  {{- include "dlpipe.podSecurityContext" $ | nindent 2 }}
+containers:
+  - name: tf-serving
+    {{- include "dlpipe-serving.image" $ | nindent 4 }}
+    command: [tensorflow_model_server]
+    args:
+      - --port=8500
+      - --rest_api_port=8501
+      - --model_config_file=/etc/tf-serving/{{ .config }}
+      - --file_system_poll_wait_seconds={{ $.Values.model.pollSeconds }}
+      - --rest_api_timeout_in_ms={{ $.Values.restApiTimeoutMs }}
+      - --enable_model_warmup=true
+      # Labels name pinned versions before they finish loading.
+      - --allow_version_labels_for_unavailable_models=true
+      {{- if $.Values.monitoring.enabled }}
+      - --monitoring_config_file=/etc/tf-serving/monitoring.config
+      {{- end }}
+      {{- if $.Values.batching.enabled }}
+      - --enable_batching=true
+      - --batching_parameters_file=/etc/tf-serving/batching.config
+      {{- end }}
+    ports:
+      - name: grpc
+        containerPort: 8500
+      - name: rest
+        containerPort: 8501
+    livenessProbe:
+      tcpSocket:
+        port: grpc
+      initialDelaySeconds: 10
+      periodSeconds: 10
+    securityContext:
+      {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
+    {{- with include "dlpipe.resources" (dict "resources" $.Values.resources "gpus" $.Values.gpus) }}{{ . | trim | nindent 4 }}{{ end }}
+    volumeMounts:
+      - name: data
+        mountPath: {{ $.Values.sharedVolume.mountPath }}
+        readOnly: true
+        {{- with $.Values.sharedVolume.subPath }}
+        subPath: {{ . }}
+        {{- end }}
+      - name: tmp
+        mountPath: /tmp
+      - name: config
+        mountPath: /etc/tf-serving
+        readOnly: true
+  # TF Serving's own status call answers 200 while a model still loads: the pod
+  # is Ready only once this sidecar sees the wanted version(s) AVAILABLE.
+  - name: ready
+    {{- include "dlpipe.imageFields" (dict "image" $.Values.sidecar.image "context" $) | nindent 4 }}
+    args:
+      - serving-ready
+      - --tf-serving=http://localhost:8501
+      - --port={{ $.Values.sidecar.port }}
+      {{- range .models }}
+      - --model={{ .name }}={{ .version }}
+      {{- end }}
+    ports:
+      - name: ready
+        containerPort: {{ $.Values.sidecar.port }}
+    readinessProbe:
+      httpGet:
+        path: /ready
+        port: ready
+      periodSeconds: 5
+      failureThreshold: 2
+    securityContext:
+      {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
+    {{- with include "dlpipe.resources" (dict "resources" $.Values.sidecar.resources) }}{{ . | trim | nindent 4 }}{{ end }}
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+volumes:
+  - name: data
+    persistentVolumeClaim:
+      claimName: {{ required "sharedVolume.claimName is required: the claim made by the dlpipe-storage chart" $.Values.sharedVolume.claimName }}
+      readOnly: true
+  - name: tmp
+    emptyDir:
+      sizeLimit: {{ $.Values.tmpSizeLimit }}
+  - name: config
+    configMap:
+      name: {{ include "dlpipe.fullname" $ }}
+{{- end -}}

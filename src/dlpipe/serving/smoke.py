@@ -1,0 +1,49 @@
+"""The serving chart's helm test: replay a published version's warm-up request over gRPC and REST."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dlpipe.errors import DlpipeError
+from dlpipe.layout import Layout
+from dlpipe.serving.client import grpc_predict, rest_predict
+from dlpipe.serving.tensors import response_rows
+from dlpipe.train.export import LINEAGE_FILE, WARMUP_FILE
+
+
+def warmup_instances(version_dir: Path) -> list[dict[str, Any]]:
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    record = next(iter(tf.data.TFRecordDataset(str(version_dir / "assets.extra" / WARMUP_FILE))))
+    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+    columns = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+    rows = len(next(iter(columns.values())))
+    return [{name: response_rows({name: value[i : i + 1]})[0] for name, value in columns.items()} for i in range(rows)]
+
+
+def check(layout: Layout, model: str, version: str, rest: str, grpc: str | None) -> list[str]:
+    """One line per passed check; raises DlpipeError at the first failed one."""
+    published = layout.model_versions(model)
+    if not published:
+        raise DlpipeError(f"no published version of {model} under {layout.model_dir(model)}")
+    expected = published[-1] if version == "latest" else int(version)
+    directory = layout.model_version_dir(model, expected)
+    instances = warmup_instances(directory)
+    classes = len(json.loads((directory / "assets.extra" / LINEAGE_FILE).read_text())["classes"])
+    done = []
+    answers = [("REST", rest_predict(rest, model, instances))]
+    if grpc:
+        answers.append(("gRPC", grpc_predict(grpc, model, instances)))
+    for how, answer in answers:
+        shape = np.asarray(answer["predictions"]).shape
+        if shape != (len(instances), classes):
+            raise DlpipeError(f"{how}: predictions of shape {shape}, expected {(len(instances), classes)}")
+        if int(answer["model_version"]) != expected:
+            raise DlpipeError(f"{how}: answered by version {answer['model_version']}, expected {expected}")
+        done.append(f"{how}: {model} version {expected} answered {shape[0]} x {shape[1]} probabilities")
+    return done
