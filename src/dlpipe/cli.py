@@ -104,6 +104,7 @@ COMMAND_MODULES = [
     "dlpipe.train.command",
     "dlpipe.evaluate.command",
     "dlpipe.serving.command",
+    "dlpipe.run_command",
 ]
 
 

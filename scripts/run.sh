@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Try the whole pipeline on this machine: set up if needed, then `dlpipe run`
+# (ingest sample:digits, train, evaluate, publish, serve on :8501).
+# Arguments go to `dlpipe run` (see `dlpipe run --help`).
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+"$here/scripts/setup.sh" >/dev/null
+exec "$here/.venv/bin/dlpipe" run "$@"

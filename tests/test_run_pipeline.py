@@ -1,0 +1,70 @@
+"""`dlpipe run` exactly as the README gives it: the whole pipeline, then again (reused), then serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("DLPIPE_")}, "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_readme_commands_are_the_tested_ones() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "scripts/run.sh" in readme and "scripts/test.sh" in readme
+
+
+def test_run_end_to_end_then_reused(tmp_path: Path) -> None:
+    first = subprocess.run([str(REPO / "scripts/run.sh"), "--no-serve"], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    assert "dataset   digits version 1\n" in out
+    run_id = re.search(r"^run       (\S+): \d+ steps", out, re.M).group(1)
+    assert "blessed" in out and "model     digits version 1" in out
+    assert re.search(r"^times     ingest [\d.]+s, train [\d.]+s, evaluate [\d.]+s$", out, re.M)
+    assert (tmp_path / ".dlpipe" / "models" / "digits" / "1" / "saved_model.pb").is_file()
+
+    again = subprocess.run([str(REPO / "scripts/run.sh"), "--no-serve"], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "digits version 1 (up to date)" in again.stdout
+    assert f"run       {run_id}: " in again.stdout and "(already finished)" in again.stdout
+    assert sorted(p.name for p in (tmp_path / ".dlpipe" / "models" / "digits").iterdir() if p.name.isdigit()) == ["1"]
+
+
+def test_run_serves_the_published_model(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cmd = [str(REPO / "scripts/run.sh"), "--port", str(port), "--stages", "ingest,train,evaluate,serve"]
+    server = subprocess.Popen(
+        cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert server.stdout is not None
+        deadline = time.monotonic() + 300
+        line = ""
+        while "serve     http" not in line:
+            line = server.stdout.readline()
+            assert line or server.poll() is None, "dlpipe run ended before serving"
+            assert time.monotonic() < deadline
+        image = [[0.0] * 8 for _ in range(8)]
+        body = json.dumps({"instances": [{"image": image}]}).encode()
+        url = f"http://127.0.0.1:{port}/v1/models/digits:predict"
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as response:
+            answer = json.loads(response.read())
+        assert len(answer["predictions"][0]) == 10 and answer["model_version"] == "1"
+    finally:
+        server.terminate()
+        server.wait(30)
