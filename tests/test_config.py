@@ -84,7 +84,7 @@ def test_bad_environment_names_variable_value_and_allowed(environ: dict, message
     [
         (
             "progres_interval: 5\n",
-            "unknown setting progres_interval; allowed: events, ingest, log_format, progress_interval",
+            "unknown setting progres_interval; allowed: evaluate, events, ingest, log_format, progress_interval",
         ),
         ("s3:\n  regon: x\n", "unknown setting regon under s3; allowed: access_key_id, addressing_style"),
         ("events:\n  endpoints:\n    - {type: event, endpoint: ftp://x}\n", "events.endpoints[0].endpoint: 'ftp://x'"),
