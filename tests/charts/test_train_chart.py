@@ -115,3 +115,19 @@ def test_helm_test_verifies_the_export_of_this_run(helm: str, tmp_path: Path) ->
 def test_bad_values_fail_naming_the_field(helm: str, sets: list[str], expected: str) -> None:
     message = charts.template_error(helm, CHART, "sharedVolume.claimName=data", "config.train.dataset=digits", *sets)
     assert expected in message, message
+
+
+def test_tfjob_backend(helm: str) -> None:
+    case = charts.ValuesCase(CHART, CHART / "examples" / "tfjob-values.yaml")
+    docs = {
+        d["kind"]: d for d in charts.template(helm, case) if "helm.sh/hook" not in d["metadata"].get("annotations", {})
+    }
+    assert "Job" not in docs and "Service" not in docs, "the operator makes the pods and their Services"
+    worker = docs["TFJob"]["spec"]["tfReplicaSpecs"]["Worker"]
+    assert worker["replicas"] == 4
+    container = worker["template"]["spec"]["containers"][0]
+    assert container["name"] == "tensorflow"
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+    assert env["DLPIPE_RUN_ID"] == "metadata.labels['training.kubeflow.org/job-name']"
+    train = yaml.safe_load(docs["ConfigMap"]["data"]["config.yaml"])["train"]
+    assert "workers" not in train, "TF_CONFIG comes from the operator"

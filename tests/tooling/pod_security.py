@@ -29,6 +29,9 @@ def pod_specs(documents: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
             yield name, spec["template"]["spec"]
         elif "jobTemplate" in spec:
             yield name, spec["jobTemplate"]["spec"]["template"]["spec"]
+        elif "tfReplicaSpecs" in spec:
+            for replica in spec["tfReplicaSpecs"].values():
+                yield name, replica["template"]["spec"]
 
 
 def violations(pod: dict[str, Any]) -> list[str]:

@@ -2,7 +2,7 @@
 {{- define "dlpipe-train.config" -}}
 {{- $_ := required "config.train.dataset is required: NAME or NAME@VERSION of an ingested dataset" .Values.config.train.dataset -}}
 {{- $config := deepCopy .Values.config -}}
-{{- if gt (int .Values.distributed.workers) 1 -}}
+{{- if include "dlpipe-train.multiWorker" . -}}
 {{- $_ := set $config.train "workers" (int .Values.distributed.workers) -}}
 {{- $_ := set $config.train "port" (int .Values.distributed.port) -}}
 {{- $_ := set $config.train "service" (include "dlpipe-train.jobName" .) -}}
@@ -21,6 +21,7 @@
 {{- .Values.config.run_id | default (include "dlpipe-train.jobName" .) -}}
 {{- end -}}
 
+{{/* Several workers in an Indexed Job (with a TFJob, the operator wires the workers up). */}}
 {{- define "dlpipe-train.multiWorker" -}}
-{{- if gt (int .Values.distributed.workers) 1 }}true{{ end -}}
+{{- if and (gt (int .Values.distributed.workers) 1) (ne .Values.distributed.backend "tfjob") }}true{{ end -}}
 {{- end -}}
