@@ -20,7 +20,9 @@ def _docs(helm: str, case: str, *extra: str) -> list[dict[str, Any]]:
 
 
 def _deployments(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"}
+    """The TF Serving Deployments by role (stable, canary); not the demo page."""
+    by_role = {d["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] == "Deployment"}
+    return {role: d for role, d in by_role.items() if role in ("stable", "canary")}
 
 
 @pytest.mark.parametrize("case", sorted(CI))
@@ -118,3 +120,11 @@ def test_helm_test_replays_the_warm_up_request(helm: str) -> None:
 def test_bad_values_fail_naming_the_field(helm: str, sets: list[str], expected: str) -> None:
     message = charts.template_error(helm, CHART, "sharedVolume.claimName=data", "model.name=digits", *sets)
     assert expected in message, message
+
+
+def test_demo_page(helm: str) -> None:
+    docs = _docs(helm, "latest")
+    demo = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-demo"))
+    args = demo["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[0] == "serving-demo" and "--model=digits" in args
+    assert any(d["kind"] == "Service" and d["metadata"]["name"].endswith("-demo") for d in docs)

@@ -41,6 +41,13 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     ready.add_argument("--port", type=int, default=8080)
     ready.set_defaults(handler=run_ready, needs_config=False)
 
+    demo = sub.add_parser("serving-demo", help="a web page to try a served model (type a review, see the prediction)")
+    demo.add_argument("--model", required=True, metavar="NAME")
+    demo.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL")
+    demo.add_argument("--port", type=int, default=8080)
+    add_common(demo)
+    demo.set_defaults(handler=run_demo)
+
     smoke = sub.add_parser("serving-test", help="replay a published version's warm-up request over REST and gRPC")
     smoke.add_argument("--model", required=True, metavar="NAME")
     smoke.add_argument("--version", default="latest", metavar="N|latest", help="the version that must answer")
@@ -48,6 +55,14 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     smoke.add_argument("--grpc", metavar="HOST:PORT")
     add_common(smoke)
     smoke.set_defaults(handler=run_smoke)
+
+
+def run_demo(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.cli import layout_of
+    from dlpipe.serving.demo import Demo, serve
+
+    serve(Demo(layout_of(cfg), args.model, args.tf_serving), args.port).serve_forever()
+    return EXIT_OK
 
 
 def run_smoke(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
