@@ -105,6 +105,7 @@ COMMAND_MODULES = [
     "dlpipe.evaluate.command",
     "dlpipe.serving.command",
     "dlpipe.run_command",
+    "dlpipe.charts_command",
 ]
 
 
