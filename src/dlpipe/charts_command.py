@@ -64,16 +64,27 @@ def package(charts: Path, out: Path, app_version: str = __version__) -> list[Pat
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], config_flag: Callable[..., None]) -> None:
-    parser = sub.add_parser("charts", help="package the Helm charts into a chart repository folder")
-    parser.add_argument("action", choices=["package"])
+    parser = sub.add_parser("charts", help="package the charts into a chart repository, or lint them like ct lint")
+    parser.add_argument("action", choices=["package", "lint"])
     parser.add_argument("--charts", type=Path, default=Path("charts"), help="folder of the charts (default: ./charts)")
     parser.add_argument(
         "--out", type=Path, default=Path("dist/charts"), help="repository folder (default: %(default)s)"
     )
+    parser.add_argument("--etc", type=Path, default=Path("etc"), help="chart_schema.yaml and lintconf.yaml (lint)")
     parser.set_defaults(handler=run, needs_config=False)
 
 
 def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    if args.action == "lint":
+        try:
+            from dlpipe.chartlint import lint
+        except ImportError as exc:
+            raise DlpipeError(f"dlpipe charts lint needs {exc.name}", "pip install 'dlpipe[charts]'") from None
+        problems = lint(args.charts, args.etc, _helm())
+        for problem in problems:
+            print(problem)
+        print(f"{len(problems)} problem(s)" if problems else "all charts pass")
+        return 1 if problems else EXIT_OK
     for path in package(args.charts, args.out):
         print(f"packaged {path}")
     print(f"index: {args.out / 'index.yaml'}")

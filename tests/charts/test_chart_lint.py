@@ -7,35 +7,32 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yamale
-from yamllint import linter
-from yamllint.config import YamlLintConfig
 
+from dlpipe import chartlint
 from tests.tooling import charts
 
 ALL_CHARTS = charts.chart_dirs(kind=None)
-SCHEMA = yamale.make_schema(str(charts.REPO / "etc" / "chart_schema.yaml"))
-LINT_CONFIG = YamlLintConfig(file=str(charts.REPO / "etc" / "lintconf.yaml"))
-
-
-def _yaml_files(chart: Path) -> list[Path]:
-    files = [chart / "Chart.yaml", chart / "values.yaml"]
-    return files + sorted(chart.glob("ci/*.yaml")) + sorted(chart.glob("examples/*.yaml"))
+ETC = charts.REPO / "etc"
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS, ids=lambda c: c.name)
 def test_chart_yaml_matches_ct_schema(chart: Path) -> None:
-    data = yamale.make_data(str(chart / "Chart.yaml"))
-    yamale.validate(SCHEMA, data)  # raises with every problem listed
+    assert not chartlint.chart_yaml_problems(chart, ETC / "chart_schema.yaml")
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS, ids=lambda c: c.name)
 def test_yaml_files_pass_yamllint(chart: Path) -> None:
-    problems = []
-    for path in _yaml_files(chart):
-        for problem in linter.run(path.read_text(), LINT_CONFIG, str(path)):
-            problems.append(f"{path.relative_to(charts.REPO)}:{problem.line}:{problem.column} {problem.desc}")
+    problems = chartlint.yamllint_problems(chart, ETC / "lintconf.yaml")
     assert not problems, "\n".join(problems)
+
+
+def test_the_checks_catch_mistakes(tmp_path: Path) -> None:
+    chart = tmp_path / "dlpipe-broken"
+    chart.mkdir()
+    (chart / "Chart.yaml").write_text("apiVersion: v1\nname: dlpipe-broken\nversion: 1.0\n")
+    (chart / "values.yaml").write_text("key:   value \n")
+    assert chartlint.chart_yaml_problems(chart, ETC / "chart_schema.yaml")
+    assert any("trailing spaces" in p for p in chartlint.yamllint_problems(chart, ETC / "lintconf.yaml"))
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS, ids=lambda c: c.name)

@@ -36,3 +36,20 @@ def test_repository_installs_from_its_index(helm: str, tmp_path: Path, monkeypat
     kinds = [doc["kind"] for doc in yaml.safe_load_all(out) if doc]
     assert "Job" in kinds and "ConfigMap" in kinds
     assert f'image: "dlpipe/dlpipe-ingest:{__version__}"' in out
+
+
+def test_charts_lint_command(helm: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    import shutil
+
+    from dlpipe.cli import main
+
+    monkeypatch.setenv("PATH", f"{Path(helm).parent}:{__import__('os').environ['PATH']}")
+    monkeypatch.chdir(charts.REPO)
+    assert main(["charts", "lint"]) == 0
+    assert capsys.readouterr().out.strip().endswith("all charts pass")
+    broken = tmp_path / "charts"
+    shutil.copytree(charts.CHARTS, broken, ignore=shutil.ignore_patterns("charts", "*.tgz"))
+    values = broken / "dlpipe-storage" / "ci" / "kind-values.yaml"
+    values.write_text(values.read_text() + "persistnce:\n  size: 1Gi\n")
+    assert main(["charts", "lint", "--charts", str(broken)]) == 1
+    assert "persistnce" in capsys.readouterr().out

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate.utils as kv_utils
 import yaml
+
+from dlpipe import chartlint
+from dlpipe.chartlint import ValuesCase, required_values
+
+__all__ = ["ValuesCase", "required_values"]
 
 REPO = Path(__file__).resolve().parents[2]
 CHARTS = REPO / "charts"
@@ -20,42 +22,14 @@ TOOLS = REPO / ".tools" / "bin"
 HELM_MAJORS = (3, 4)
 
 
-@dataclass(frozen=True)
-class ValuesCase:
-    chart: Path
-    values: Path | None  # None: the chart's defaults
-
-    @property
-    def id(self) -> str:
-        return f"{self.chart.name}:{self.values.relative_to(self.chart) if self.values else 'defaults'}"
-
-
 def chart_dirs(kind: str | None = "application") -> list[Path]:
-    found = []
-    for chart_yaml in sorted(CHARTS.glob("*/Chart.yaml")):
-        meta = yaml.safe_load(chart_yaml.read_text())
-        if kind is None or meta.get("type", "application") == kind:
-            found.append(chart_yaml.parent)
-    return found
-
-
-def required_values(chart: Path) -> list[str]:
-    """Values a chart cannot default (Chart.yaml annotation ``dlpipe.dev/required-values``)."""
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    listed = meta.get("annotations", {}).get("dlpipe.dev/required-values", "")
-    return [name for name in listed.split(",") if name]
+    return chartlint.chart_dirs(CHARTS, kind)
 
 
 def values_cases() -> list[ValuesCase]:
     """Every application chart with each ci/*-values.yaml and examples/*-values.yaml, and its
     defaults alone unless it has required values."""
-    cases = []
-    for chart in chart_dirs():
-        if not required_values(chart):
-            cases.append(ValuesCase(chart, None))
-        for pattern in ("ci/*-values.yaml", "examples/*-values.yaml"):
-            cases.extend(ValuesCase(chart, path) for path in sorted(chart.glob(pattern)))
-    return cases
+    return chartlint.values_cases(CHARTS)
 
 
 def representative_case(chart: Path) -> ValuesCase:
@@ -81,9 +55,12 @@ def helm_version(binary: str) -> str:
     return result.stdout.strip()
 
 
+def _helm_env() -> dict[str, str]:
+    return {**os.environ, "HELM_CACHE_HOME": "/tmp/dlpipe-helm/cache", "HELM_CONFIG_HOME": "/tmp/dlpipe-helm/config"}
+
+
 def run_helm(binary: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HELM_CACHE_HOME": "/tmp/dlpipe-helm/cache", "HELM_CONFIG_HOME": "/tmp/dlpipe-helm/config"}
-    result = subprocess.run([binary, *args], capture_output=True, text=True, env=env)
+    result = subprocess.run([binary, *args], capture_output=True, text=True, env=_helm_env())
     if check and result.returncode != 0:
         raise AssertionError(f"{Path(binary).name} {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
     return result
@@ -99,10 +76,7 @@ def build_dependencies(chart: Path) -> None:
 
 def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
     build_dependencies(case.chart)
-    args = ["template", release, str(case.chart), "--namespace", "ml"]
-    if case.values:
-        args += ["--values", str(case.values)]
-    out = run_helm(binary, *args, *extra).stdout
+    out = chartlint.render(binary, case, *extra, release=release, env=_helm_env())
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -117,39 +91,5 @@ def template_error(binary: str, chart: Path, *sets: str) -> str:
     return result.stderr
 
 
-# -- Kubernetes versions ----------------------------------------------------
-_CONSTRAINT = re.compile(r"(>=|<=|>|<|=|\^|~)?\s*v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-[0-9A-Za-z.-]+)?")
-
-
-def _satisfies(version: tuple[int, int], constraint: str) -> bool:
-    """Does Kubernetes ``major.minor`` meet a Chart.yaml kubeVersion (AND of comparisons; || of groups)?"""
-    for group in constraint.split("||"):
-        ok = True
-        for op, major, minor, _patch in _CONSTRAINT.findall(group):
-            bound = (int(major), int(minor or 0))
-            op = op or "="
-            ok &= {
-                ">=": version >= bound,
-                ">": version > bound,
-                "<=": version <= bound,
-                "<": version < bound,
-                "=": version == bound,
-                "^": version[0] == bound[0] and version >= bound,
-                "~": version == bound,
-            }[op]
-        if ok:
-            return True
-    return False
-
-
-def validator_versions() -> list[str]:
-    """Kubernetes versions kubernetes-validate ships schemas for, e.g. ``1.29.0``."""
-    return sorted(
-        {v for v in kv_utils.all_versions() if v.startswith("1.")},
-        key=lambda v: tuple(int(x) for x in v.split(".")),
-    )
-
-
 def kube_versions(chart: Path) -> list[str]:
-    constraint = yaml.safe_load((chart / "Chart.yaml").read_text()).get("kubeVersion", ">=0")
-    return [v for v in validator_versions() if _satisfies(tuple(int(x) for x in v.split(".")[:2]), constraint)]
+    return chartlint.kube_versions(chart)
