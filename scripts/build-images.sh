@@ -3,7 +3,8 @@
 #   <REGISTRY/>dlpipe/dlpipe-<stage>:<package version>
 # with whichever engine is installed: docker, podman or buildah.
 # Environment: REGISTRY (prefix, e.g. a registry host and path), ENGINE (force one),
-# PYTHON_IMAGE / TF_IMAGE (override the base images, e.g. a locally built one).
+# PYTHON_IMAGE / TF_IMAGE (override the base images, e.g. a locally built one);
+# buildah also reads BUILDAH_ISOLATION (chroot builds where no OCI runtime can start).
 # Arguments: the stages to build (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."

