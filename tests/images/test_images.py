@@ -50,3 +50,16 @@ def test_ingest_image_ingests_a_sample(volume: Path) -> None:
         assert "digits version 1" in result.stdout
     manifest = json.loads((volume / "datasets" / "digits" / "1" / "manifest.json").read_text())
     assert manifest["splits"]["train"]["examples"] == 1438
+
+
+@pytest.mark.parametrize(("stage", "command"), [("train", "train"), ("evaluate", "evaluate"),
+                                                ("serving", "serving-ready")])  # fmt: skip
+def test_every_stage_image_starts_as_its_charts_run_it(volume: Path, stage: str, command: str) -> None:
+    image = images.build(stage)
+    config = images.config(image)
+    assert config["User"] == "1000:1000" and config["Entrypoint"] == ["dlpipe"]
+    with images.read_only_root(image, volume) as root:
+        result = images.run_as_pod(root, image, command, "--help")
+        assert result.returncode == 0, result.stderr[-2000:]
+        version = images.run_as_pod(root, image, "version")
+        assert version.returncode == 0 and version.stdout.startswith("dlpipe ")

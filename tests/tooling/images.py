@@ -18,6 +18,7 @@ from pathlib import Path
 from tests.tooling.charts import REPO
 
 BASE = "localhost/dlpipe-test/python-base:bookworm"
+TF_BASE = "localhost/dlpipe-test/tensorflow-base:2.21"  # stands in for tensorflow/tensorflow:2.21.0(-gpu)
 SYSTEM_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
@@ -64,8 +65,23 @@ def ensure_base() -> str:
     return BASE
 
 
+def ensure_tf_base() -> str:
+    """The Debian base with TensorFlow 2.21 installed, as the official TensorFlow image has it."""
+    if not _exists(TF_BASE):
+        container = _run("buildah", "from", ensure_base())
+        try:
+            _run("buildah", "run", "--isolation", "chroot", container, "--", "pip", "install", "--no-cache-dir",
+                 "tensorflow==2.21.*")  # fmt: skip
+            _run("buildah", "commit", "-q", container, TF_BASE)
+        finally:
+            subprocess.run(["buildah", "rm", container], capture_output=True)
+    return TF_BASE
+
+
 def build(stage: str) -> str:
     env = {**os.environ, "ENGINE": "buildah", "BUILDAH_ISOLATION": "chroot", "PYTHON_IMAGE": ensure_base()}
+    if "ARG TF_IMAGE=" in (REPO / "images" / stage / "Dockerfile").read_text():
+        env["TF_IMAGE"] = ensure_tf_base()
     out = _run(str(REPO / "scripts" / "build-images.sh"), stage, env=env, cwd=REPO)
     return "localhost/" + out.splitlines()[-1].removeprefix("built ")
 
