@@ -59,9 +59,17 @@ def test_run_serves_the_published_model(tmp_path: Path) -> None:
             line = server.stdout.readline()
             assert line or server.poll() is None, "dlpipe run ended before serving"
             assert time.monotonic() < deadline
-        image = [[0.0] * 8 for _ in range(8)]
-        body = json.dumps({"instances": [{"image": image}]}).encode()
-        url = f"http://127.0.0.1:{port}/v1/models/digits:predict"
+        while not line.startswith("try       curl -s -d @"):
+            line = server.stdout.readline()
+            assert line, "no ready-to-paste curl example"
+        # The printed command, as a user would paste it (curl -s -d @FILE URL).
+        _curl, _s, _d, request, url = line.split()[1:]
+        assert request.startswith("@") and url.endswith("/v1/models/digits:predict")
+        body = (
+            (tmp_path / request[1:]).read_bytes()
+            if not Path(request[1:]).is_absolute()
+            else Path(request[1:]).read_bytes()
+        )
         with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as response:
             answer = json.loads(response.read())
         assert len(answer["predictions"][0]) == 10 and answer["model_version"] == "1"

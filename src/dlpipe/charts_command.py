@@ -2,8 +2,9 @@
 
 What Helm 2's ``helm serve`` used to give: serve the folder with any static web
 server (``helm repo add dlpipe https://…``) or push the .tgz files to an OCI
-registry. Every chart is packaged with ``appVersion`` = this package's version,
-so the default image tags match the images built from the same source.
+registry. Every chart is packaged with ``version`` and ``appVersion`` = this
+package's version, so the default image tags match the images built from the
+same source.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ def package(charts: Path, out: Path, app_version: str = __version__) -> list[Pat
                                     ignore=shutil.ignore_patterns("charts", "*.tgz"))  # fmt: skip
             if dependencies:
                 _run(helm, "dependency", "build", "--skip-refresh", str(copy))
-            output = _run(helm, "package", str(copy), "--app-version", app_version, "--destination", str(out))
+            output = _run(helm, "package", str(copy), "--version", app_version, "--app-version", app_version,
+                          "--destination", str(out))  # fmt: skip
             packaged.append(Path(output.strip().rsplit(": ", 1)[-1]))
     _run(helm, "repo", "index", str(out))
     return packaged

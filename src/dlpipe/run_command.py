@@ -125,7 +125,15 @@ def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
             )
         url = f"http://127.0.0.1:{server.port}/v1/models/{model_name}"
         summary.append(f"serve     {url}  (Ctrl-C to stop)")
-        summary.append(f"try       curl -s {url}:predict -d @request.json   (dlpipe predict --help shows the format)")
+        versions = layout.model_versions(model_name)
+        if versions:
+            from dlpipe.serving.smoke import warmup_instances
+
+            # One real example, taken from the model's warm-up request.
+            request = layout.root / "request.json"
+            instances = warmup_instances(layout.model_version_dir(model_name, versions[-1]))[:1]
+            request.write_text(json.dumps({"instances": instances}) + "\n")
+            summary.append(f"try       curl -s -d @{request} {url}:predict")
     print("\n".join(summary))
     print("times     " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in times.items()))
     if server is not None:
