@@ -40,7 +40,7 @@ class Progress:
         events: EventSink | None = None,
         stream: TextIO | None = None,
         bar: bool | None = None,
-        status: Callable[[], str] | None = None,
+        status: Callable[[float], str] | None = None,
         done: int = 0,
     ) -> None:
         self.what, self.unit, self.total = what, unit, total
@@ -52,7 +52,7 @@ class Progress:
         self._started = time.monotonic()
         self._last = self._started  # first line after one interval
         self._lock = threading.Lock()
-        self.status = status  # extra text for each line, e.g. the current loss
+        self.status = status  # extra text for each line from the rate, e.g. examples/s and the loss
 
     def advance(self, amount: int = 1) -> None:
         """Count ``amount`` more units; safe to call from several threads."""
@@ -86,7 +86,7 @@ class Progress:
         total = f"/{self.total}" if self.total else ""
         rate = self._rate(now)
         eta = f", ETA {(self.total - self.done) / rate:.0f}s" if self.total and rate > 0 else ""
-        extra = f", {status}" if self.status and (status := self.status()) else ""
+        extra = f", {status}" if self.status and (status := self.status(rate)) else ""
         log.info("%s: %d%s %s%s, %s/s%s%s", self.what, self.done, total, self.unit, share, _human(rate), eta, extra)
         if self.events is not None:
             self.events.emit("progress", what=self.what, unit=self.unit, done=self.done, total=self.total)

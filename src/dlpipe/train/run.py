@@ -273,9 +273,10 @@ class Trainer:
         progress.close()
         return history
 
-    def _status(self) -> str:
+    def _status(self, steps_per_second: float) -> str:
         seen = float(self.seen.numpy())
-        return f"loss {float(self.loss_sum.numpy()) / seen:.4f}" if seen else ""
+        examples = f"{steps_per_second * self.opts.batch_size:.0f} examples/s"
+        return f"{examples}, loss {float(self.loss_sum.numpy()) / seen:.4f}" if seen else examples
 
     def export(self, history: list[dict[str, Any]]) -> Path:
         lineage = {
