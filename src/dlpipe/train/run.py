@@ -94,7 +94,7 @@ def _precision(mode: str) -> str:
 
 
 def _sample(directory: Path, manifest: dict[str, Any], opts: Options) -> dict[str, np.ndarray]:
-    """Up to SAMPLE_EXAMPLES raw training examples: for adapt() and the warm-up request."""
+    """Up to SAMPLE_EXAMPLES training examples as the model takes them: what adapt() learns from."""
     ds = data.dataset(
         directory, manifest, "train", SAMPLE_EXAMPLES, training=False, seed=opts.seed, image_size=opts.image_size
     )
