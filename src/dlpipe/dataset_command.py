@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 from typing import Any
 
 from dlpipe.errors import EXIT_OK, DlpipeError
 from dlpipe.layout import Layout, check_name
 from dlpipe.manifest import read_manifest, verify_shards
+from dlpipe.waiting import wait_until
 
 
 def parse_ref(text: str) -> tuple[str, int | None]:
@@ -58,15 +58,13 @@ def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     if not args.ref:
         raise DlpipeError("dataset verify needs NAME[@VERSION]")
     name, wanted = parse_ref(args.ref)
-    deadline = time.monotonic() + args.wait
-    while True:
-        try:
-            version = resolve_version(layout, name, wanted)
-            break
-        except DlpipeError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+
+    def published() -> bool:
+        versions = layout.dataset_versions(name)
+        return bool(versions) if wanted is None else wanted in versions
+
+    wait_until(published, args.wait)
+    version = resolve_version(layout, name, wanted)
     directory = layout.dataset_version_dir(name, version)
     manifest = read_manifest(directory)
     verify_shards(directory, manifest)

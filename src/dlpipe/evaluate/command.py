@@ -43,15 +43,13 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
 
 def show_blessing(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     import json
-    import time
 
     from dlpipe.cli import layout_of
     from dlpipe.errors import DlpipeError
+    from dlpipe.waiting import wait_until
 
     path = layout_of(cfg).run(args.run_id).evaluation / "blessing.json"
-    deadline = time.monotonic() + args.wait
-    while not path.is_file() and time.monotonic() < deadline:
-        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    wait_until(path.is_file, args.wait)
     try:
         decision = json.loads(path.read_text())
     except FileNotFoundError:

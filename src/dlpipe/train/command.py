@@ -52,16 +52,13 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
 
 
 def verify(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    import time
-
     from dlpipe.cli import layout_of
     from dlpipe.errors import DlpipeError
     from dlpipe.train.verify import verify_export
+    from dlpipe.waiting import wait_until
 
     export = layout_of(cfg).run(args.run_id).export
-    deadline = time.monotonic() + args.wait
-    while not (export / "saved_model.pb").is_file() and time.monotonic() < deadline:
-        time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+    wait_until((export / "saved_model.pb").is_file, args.wait)
     if not export.is_dir():
         raise DlpipeError(f"run {args.run_id} has no export at {export}", "is its training Job finished?")
     print(f"{args.run_id}: ok, {verify_export(export)}")
