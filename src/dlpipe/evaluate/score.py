@@ -9,27 +9,10 @@ import numpy as np
 import tensorflow as tf
 
 from dlpipe.errors import DlpipeError
-from dlpipe.train.data import input_features, parse_spec, split_files
+from dlpipe.train.data import DTYPES, input_features, raw_batches
 from dlpipe.train.export import SIGNATURE
 
 BATCH = 256
-_DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}
-
-
-def raw_split(directory: Path, manifest: dict[str, Any], split: str) -> tf.data.Dataset:
-    """Batches of (raw features as stored, labels): what clients would send."""
-    if split not in manifest["splits"]:
-        raise DlpipeError(f"the dataset has no {split!r} split", f"splits: {', '.join(manifest['splits'])}")
-    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
-    spec = parse_spec(manifest)
-    label = manifest["label"]["name"]
-
-    def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        features = tf.io.parse_example(batch, spec)
-        return features, features.pop(label)
-
-    files = split_files(directory, manifest, split)
-    return tf.data.TFRecordDataset(files, compression_type=compression).batch(BATCH).map(parse)
 
 
 def load_signature(export: Path, manifest: dict[str, Any]) -> Any:
@@ -41,7 +24,7 @@ def load_signature(export: Path, manifest: dict[str, Any]) -> Any:
     if SIGNATURE not in loaded.signatures:
         raise DlpipeError(f"{export} has no {SIGNATURE} signature")
     signature = loaded.signatures[SIGNATURE]
-    expected = {name: _DTYPES[spec["dtype"]] for name, spec in input_features(manifest).items()}
+    expected = {name: DTYPES[spec["dtype"]] for name, spec in input_features(manifest).items()}
     actual = {name: spec.dtype for name, spec in signature.structured_input_signature[1].items()}
     if expected != actual:
         want = ", ".join(f"{k}:{v.name}" for k, v in sorted(expected.items()))
@@ -55,7 +38,7 @@ def score(export: Path, directory: Path, manifest: dict[str, Any], split: str) -
     """(probabilities, labels) for every example of the split."""
     _loaded, signature = load_signature(export, manifest)  # keep the loaded object alive while calling
     probabilities, labels = [], []
-    for features, label in raw_split(directory, manifest, split):
+    for features, label in raw_batches(directory, manifest, split, BATCH):
         out = signature(**features)["probabilities"].numpy()
         if out.shape[1] != len(manifest["label"]["classes"]):
             raise DlpipeError(

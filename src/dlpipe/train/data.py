@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from dlpipe.errors import DlpipeError
+
 CACHE_LIMIT_BYTES = 1 << 30  # cache parsed-from-disk records when the split is smaller than this
-_DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}
+DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}  # manifest dtype -> TensorFlow
 
 
 def is_encoded_image(name: str, manifest: dict[str, Any]) -> bool:
@@ -24,8 +26,7 @@ def input_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def parse_spec(manifest: dict[str, Any]) -> dict[str, tf.io.FixedLenFeature]:
     return {
-        name: tf.io.FixedLenFeature(spec["shape"], _DTYPES[spec["dtype"]])
-        for name, spec in manifest["features"].items()
+        name: tf.io.FixedLenFeature(spec["shape"], DTYPES[spec["dtype"]]) for name, spec in manifest["features"].items()
     }
 
 
@@ -59,6 +60,26 @@ def _decoded_bytes(manifest: dict[str, Any], split: str, image_size: int) -> int
     return per_example * manifest["splits"][split]["examples"]
 
 
+def compression(manifest: dict[str, Any]) -> str:
+    """TFRecordDataset's compression_type for the dataset's shards."""
+    return "GZIP" if manifest.get("compression") == "gzip" else ""
+
+
+def raw_batches(directory: Path, manifest: dict[str, Any], split: str, batch_size: int) -> tf.data.Dataset:
+    """Batches of (features exactly as stored, labels): what clients send (encoded images stay bytes)."""
+    if split not in manifest["splits"]:
+        raise DlpipeError(f"the dataset has no {split!r} split", f"splits: {', '.join(manifest['splits'])}")
+    spec = parse_spec(manifest)
+    label = manifest["label"]["name"]
+
+    def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
+        features = tf.io.parse_example(batch, spec)
+        return features, features.pop(label)
+
+    files = split_files(directory, manifest, split)
+    return tf.data.TFRecordDataset(files, compression_type=compression(manifest)).batch(batch_size).map(parse)
+
+
 def split_files(directory: Path, manifest: dict[str, Any], split: str) -> list[str]:
     return [str(directory / shard["file"]) for shard in manifest["splits"][split]["shards"]]
 
@@ -76,7 +97,6 @@ def dataset(
 ) -> tf.data.Dataset:
     """Batches of ``(inputs, labels)``; endless and shuffled when ``training``."""
     files = split_files(directory, manifest, split)
-    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
     spec = parse_spec(manifest)
     label = manifest["label"]["name"]
     autotune = tf.data.AUTOTUNE
@@ -85,7 +105,7 @@ def dataset(
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
-        lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+        lambda f: tf.data.TFRecordDataset(f, compression_type=compression(manifest)),
         cycle_length=min(len(files), 8),
         num_parallel_calls=autotune,
         deterministic=not training,

@@ -18,17 +18,16 @@ import tensorflow as tf
 
 from dlpipe import atomic
 from dlpipe.layout import SAVED_MODEL
-from dlpipe.train.data import input_features, model_inputs
+from dlpipe.train.data import DTYPES, input_features, model_inputs
 
 SIGNATURE = "serving_default"
 WARMUP_FILE = "tf_serving_warmup_requests"
 LINEAGE_FILE = "dlpipe-lineage.json"
-_DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}
 
 
 def input_signature(manifest: dict[str, Any]) -> dict[str, tf.TensorSpec]:
     return {
-        name: tf.TensorSpec([None, *spec["shape"]], _DTYPES[spec["dtype"]], name=name)
+        name: tf.TensorSpec([None, *spec["shape"]], DTYPES[spec["dtype"]], name=name)
         for name, spec in input_features(manifest).items()
     }
 

@@ -104,13 +104,8 @@ def _sample(directory: Path, manifest: dict[str, Any], opts: Options) -> dict[st
 
 def _raw_sample(directory: Path, manifest: dict[str, Any], count: int) -> dict[str, np.ndarray]:
     """A few examples exactly as stored (encoded images stay bytes): what clients send."""
-    spec = data.parse_spec(manifest)
-    compression = "GZIP" if manifest.get("compression") == "gzip" else ""
-    files = data.split_files(directory, manifest, "train")
-    batch = next(iter(tf.data.TFRecordDataset(files[:1], compression_type=compression).batch(count)))
-    parsed = tf.io.parse_example(batch, spec)
-    parsed.pop(manifest["label"]["name"])
-    return {k: v.numpy() for k, v in parsed.items()}
+    features, _labels = next(iter(data.raw_batches(directory, manifest, "train", count)))
+    return {k: v.numpy() for k, v in features.items()}
 
 
 def _check_run_config(path: Path, wanted: dict[str, Any]) -> None:
