@@ -7,28 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from dlpipe.errors import EXIT_OK, DlpipeError
-from dlpipe.layout import Layout, check_name
+from dlpipe.layout import parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.waiting import wait_until
-
-
-def parse_ref(text: str) -> tuple[str, int | None]:
-    """``digits`` or ``digits@3``."""
-    name, _, version = text.partition("@")
-    if version and not version.isdigit():
-        raise DlpipeError(f"{text!r}: the version after @ must be a number")
-    return check_name("dataset", name), int(version) if version else None
-
-
-def resolve_version(layout: Layout, name: str, version: int | None) -> int:
-    versions = layout.dataset_versions(name)
-    if not versions:
-        raise DlpipeError(f"dataset {name} has no versions under {layout.root}", "run `dlpipe ingest` first")
-    if version is None:
-        return versions[-1]
-    if version not in versions:
-        raise DlpipeError(f"dataset {name} has no version {version}", f"versions: {', '.join(map(str, versions))}")
-    return version
 
 
 def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], config_flag: Callable[..., None]) -> None:
@@ -57,14 +38,14 @@ def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         return EXIT_OK
     if not args.ref:
         raise DlpipeError("dataset verify needs NAME[@VERSION]")
-    name, wanted = parse_ref(args.ref)
+    name, wanted = parse_dataset_ref(args.ref)
 
     def published() -> bool:
         versions = layout.dataset_versions(name)
         return bool(versions) if wanted is None else wanted in versions
 
     wait_until(published, args.wait)
-    version = resolve_version(layout, name, wanted)
+    version = layout.dataset_version(name, wanted)
     directory = layout.dataset_version_dir(name, version)
     manifest = read_manifest(directory)
     verify_shards(directory, manifest)

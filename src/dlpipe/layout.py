@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dlpipe import atomic
-from dlpipe.errors import ConfigError
+from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.manifest import MANIFEST_NAME
 from dlpipe.versions import allocate_version, list_versions
 
@@ -43,6 +43,14 @@ def check_name(kind: str, name: str) -> str:
             "use 1-63 lower-case letters, digits, '.', '_' or '-', starting and ending with a letter or digit",
         )
     return name
+
+
+def parse_dataset_ref(text: str) -> tuple[str, int | None]:
+    """``digits`` or ``digits@3`` -> (name, version or None for the latest)."""
+    name, _, version = text.partition("@")
+    if version and not version.isdigit():
+        raise DlpipeError(f"{text!r}: the version after @ must be a number")
+    return check_name("dataset", name), int(version) if version else None
 
 
 def shard_name(split: str, index: int, count: int, compressed: bool) -> str:
@@ -113,6 +121,19 @@ class Layout:
     def dataset_versions(self, dataset: str) -> list[int]:
         """Complete dataset versions: those whose manifest has been moved in."""
         return list_versions(self.dataset_dir(dataset), complete_marker=MANIFEST_NAME)
+
+    def dataset_version(self, dataset: str, version: int | None) -> int:
+        """``version`` if it is published, the latest if None; else a clear error."""
+        versions = self.dataset_versions(dataset)
+        if not versions:
+            raise DlpipeError(f"dataset {dataset} has no versions under {self.root}", "run `dlpipe ingest` first")
+        if version is None:
+            return versions[-1]
+        if version not in versions:
+            raise DlpipeError(
+                f"dataset {dataset} has no version {version}", f"versions: {', '.join(map(str, versions))}"
+            )
+        return version
 
     # -- runs -------------------------------------------------------------
     def run(self, run_id: str) -> RunPaths:

@@ -56,7 +56,6 @@ def _run_id(dataset: str, version: int, hyperparameters: dict[str, Any]) -> str:
 
 def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.cli import layout_of
-    from dlpipe.dataset_command import resolve_version
     from dlpipe.events import EventSink
 
     stages = _stages(args.stages, args.no_serve)
@@ -80,7 +79,7 @@ def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
             "ingest", lambda: ingest(opts, layout, cfg, EventSink("ingest", layout.dataset_events(args.dataset)))
         )
         summary.append(f"dataset   {done.dataset} version {done.version}{' (up to date)' if done.up_to_date else ''}")
-    version = resolve_version(layout, args.dataset, None)
+    version = layout.dataset_version(args.dataset, None)
 
     from dlpipe.train.run import Options as TrainOptions
 

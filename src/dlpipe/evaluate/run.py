@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from dlpipe import atomic, log
-from dlpipe.dataset_command import parse_ref, resolve_version
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.evaluate import blessing, metrics, publish, report
 from dlpipe.evaluate.score import score
 from dlpipe.events import EventSink
-from dlpipe.layout import SAVED_MODEL, Layout, check_name
+from dlpipe.layout import SAVED_MODEL, Layout, check_name, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.train.export import read_lineage
 
@@ -93,9 +92,9 @@ def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: Even
         raise DlpipeError(f"run {opts.run_id} has no export at {run.export}", "train it first, or check --run-id")
     lineage = read_lineage(run.export)
     name, version = (
-        parse_ref(opts.dataset) if opts.dataset else (lineage["dataset"]["name"], lineage["dataset"]["version"])
+        parse_dataset_ref(opts.dataset) if opts.dataset else (lineage["dataset"]["name"], lineage["dataset"]["version"])
     )
-    version = resolve_version(layout, name, version)
+    version = layout.dataset_version(name, version)
     directory = layout.dataset_version_dir(name, version)
     manifest = read_manifest(directory)
     verify_shards(directory, manifest)

@@ -24,10 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from dlpipe import __version__, atomic, log, s3
-from dlpipe.dataset_command import parse_ref, resolve_version
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
-from dlpipe.layout import SAVED_MODEL, Layout, check_name
+from dlpipe.layout import SAVED_MODEL, Layout, check_name, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.progress import Progress
 from dlpipe.train import curves, data, models, strategy
@@ -61,7 +60,7 @@ class Options:
     def from_config(cls, section: dict[str, Any]) -> Options:
         if not section.get("dataset"):
             raise ConfigError("--dataset is required", "NAME or NAME@VERSION of an ingested dataset")
-        name, version = parse_ref(section["dataset"])
+        name, version = parse_dataset_ref(section["dataset"])
         known = {f for f in cls.__dataclass_fields__ if f not in ("dataset", "version")}
         return cls(dataset=name, version=version, **{k: v for k, v in section.items() if k in known})
 
@@ -126,7 +125,7 @@ class Trainer:
 
     def prepare(self) -> None:
         opts = self.opts
-        version = resolve_version(self.layout, opts.dataset, opts.version)
+        version = self.layout.dataset_version(opts.dataset, opts.version)
         self.directory = self.layout.dataset_version_dir(opts.dataset, version)
         self.manifest = read_manifest(self.directory)
         verify_shards(self.directory, self.manifest)
