@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 
 from dlpipe.events import Endpoint, EventSink
 from dlpipe.secrets import Secret
+from tests.tooling.net import free_port
 
 
 class Receiver:
@@ -139,9 +139,7 @@ def test_events_beyond_the_queue_are_dropped_for_callbacks_but_kept_locally(tmp_
 
 
 def test_an_unreachable_receiver_is_harmless(tmp_path: Path) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with EventSink("train", tmp_path / "e.jsonl", [Endpoint(f"http://127.0.0.1:{port}/", retries=1)]) as sink:
         sink.emit("started")
     assert sink.undelivered == 1

@@ -10,6 +10,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.tooling.net import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -42,11 +44,7 @@ def test_run_end_to_end_then_reused(tmp_path: Path) -> None:
 
 
 def test_run_serves_the_published_model(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     cmd = [str(REPO / "scripts/run.sh"), "--port", str(port), "--stages", "ingest,train,evaluate,serve"]
     server = subprocess.Popen(
         cmd, cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True

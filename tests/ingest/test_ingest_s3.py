@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest, verify_shards
+from tests.tooling.net import free_port
 from tests.tooling.sample_data import image_bytes, make_image_folders, make_npz, run_cli, zip_folder
 
 
@@ -85,9 +85,7 @@ def test_wrong_credentials(tmp_path: Path, moto_auth_url: str, monkeypatch, caps
 
 
 def test_endpoint_down(tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     monkeypatch.setenv("DLPIPE_S3__ENDPOINT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIATEST")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")

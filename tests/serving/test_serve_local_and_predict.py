@@ -4,7 +4,6 @@ picked up while serving, and the readiness sidecar's verdicts."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -20,13 +19,8 @@ from dlpipe.layout import Layout
 from dlpipe.serving.local import LocalServer
 from dlpipe.serving.ready import serve as serve_ready
 from dlpipe.serving.repository import Repository
+from tests.tooling.net import free_port
 from tests.tooling.sample_data import run_cli
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +35,7 @@ def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(volume: Path) -> Iterator[LocalServer]:
-    local = LocalServer(Repository(Layout(volume), "digits"), 0, grpc_port=_free_port(), poll=0.2).start()
+    local = LocalServer(Repository(Layout(volume), "digits"), 0, grpc_port=free_port(), poll=0.2).start()
     yield local
     local.stop()
 

@@ -11,17 +11,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.tooling.net import free_port
+
 ACCESS_KEY, SECRET_KEY = "AKIATESTTESTTEST", "test-secret"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _moto(extra_env: dict[str, str]) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **extra_env}
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

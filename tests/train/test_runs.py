@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ import pytest
 
 from dlpipe.layout import Layout
 from dlpipe.train.strategy import tf_config_for_indexed_job
+from tests.tooling.net import free_port
 from tests.tooling.sample_data import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,11 +58,7 @@ def test_killed_run_resumes_and_ends_at_the_same_step(volume: Path) -> None:
 
 
 def test_two_workers_train_together_and_export_once(volume: Path) -> None:
-    ports = []
-    for _ in range(2):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            ports.append(probe.getsockname()[1])
+    ports = [free_port(), free_port()]
     # What the chart renders for workers=2, with the pods' DNS names swapped for 127.0.0.1.
     template = tf_config_for_indexed_job("job", "svc", 2, 0, 2222)
     hosts = [f"127.0.0.1:{port}" for port in ports]
