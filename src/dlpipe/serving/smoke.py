@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +11,12 @@ from dlpipe.errors import DlpipeError
 from dlpipe.layout import Layout
 from dlpipe.serving.client import grpc_predict, rest_predict
 from dlpipe.serving.tensors import response_rows
-from dlpipe.train.export import LINEAGE_FILE, WARMUP_FILE
+from dlpipe.train.export import read_lineage, read_warmup_inputs
 
 
 def warmup_instances(version_dir: Path) -> list[dict[str, Any]]:
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    record = next(iter(tf.data.TFRecordDataset(str(version_dir / "assets.extra" / WARMUP_FILE))))
-    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
-    columns = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+    """The warm-up request's examples in TF Serving's JSON row format."""
+    columns = read_warmup_inputs(version_dir)
     rows = len(next(iter(columns.values())))
     return [{name: response_rows({name: value[i : i + 1]})[0] for name, value in columns.items()} for i in range(rows)]
 
@@ -34,7 +29,7 @@ def check(layout: Layout, model: str, version: str, rest: str, grpc: str | None)
     expected = published[-1] if version == "latest" else int(version)
     directory = layout.model_version_dir(model, expected)
     instances = warmup_instances(directory)
-    classes = len(json.loads((directory / "assets.extra" / LINEAGE_FILE).read_text())["classes"])
+    classes = len(read_lineage(directory)["classes"])
     done = []
     answers = [("REST", rest_predict(rest, model, instances))]
     if grpc:

@@ -83,5 +83,14 @@ def write_export(
     return final
 
 
+def read_warmup_inputs(export_dir: Path) -> dict[str, np.ndarray]:
+    """The inputs of the export's (first) warm-up request, as written by write_export."""
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    record = next(iter(tf.data.TFRecordDataset(str(export_dir / "assets.extra" / WARMUP_FILE))))
+    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+    return {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+
+
 def read_lineage(export_dir: Path) -> dict[str, Any]:
     return json.loads((export_dir / "assets.extra" / LINEAGE_FILE).read_text())

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from dlpipe.errors import DlpipeError
 from dlpipe.layout import SAVED_MODEL
-from dlpipe.train.export import SIGNATURE, WARMUP_FILE
+from dlpipe.train.export import SIGNATURE, WARMUP_FILE, read_warmup_inputs
 
 
 def verify_export(export: Path) -> str:
     import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
 
     if not (export / SAVED_MODEL).is_file():
         raise DlpipeError(f"{export} holds no SavedModel (no {SAVED_MODEL})")
@@ -22,9 +21,7 @@ def verify_export(export: Path) -> str:
     warmup = export / "assets.extra" / WARMUP_FILE
     if not warmup.is_file():
         raise DlpipeError(f"{export}: no warm-up requests ({warmup.relative_to(export)})")
-    record = next(iter(tf.data.TFRecordDataset(str(warmup))))
-    request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
-    inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+    inputs = read_warmup_inputs(export)
     try:
         outputs = signature(**{name: tf.constant(value) for name, value in inputs.items()})
     except (TypeError, ValueError, tf.errors.OpError) as exc:
