@@ -28,8 +28,15 @@ from dlpipe.versions import allocate_version, list_versions
 
 DEFAULT_POD_ROOT = Path("/data")
 DEFAULT_LOCAL_ROOT = Path(".dlpipe")
+# Where the charts mount the stage's configuration file (a ConfigMap).
+CONFIG_DIR = Path("/etc/dlpipe")
+CONFIG_FILE = "config.yaml"
+
+DATASETS = "datasets"
+RUNS = "runs"
+MODELS = "models"
+TOP_LEVEL = (DATASETS, RUNS, MODELS)
 SAVED_MODEL = "saved_model.pb"
-TOP_LEVEL = ("datasets", "runs", "models")
 
 # Lower-case DNS-label-like names: safe as directory names, Kubernetes label
 # values and TF Serving model names, and never a path escape (no "/" or "..").
