@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlpipe.events import EventSink
-from dlpipe.ingest.pipeline import Options, ingest
+from dlpipe.config import load_config
+from dlpipe.ingest.pipeline import Options, run_stage
 from dlpipe.layout import Layout
 
 FEATURES = 32  # float32 columns per example: 128 bytes of features
@@ -63,9 +63,11 @@ def raw_copy_tree(source: Path, dest: Path) -> float:
 
 
 def run_ingest(source: Path, root: Path, workers: int) -> float:
-    opts = Options(source=str(source), dataset="bench", shards=8, workers=workers, force=True)
+    flags = {"ingest.source": str(source), "ingest.dataset": "bench", "ingest.shards": 8, "ingest.workers": workers,
+             "ingest.force": True, "progress_interval": 3600}  # fmt: skip
+    config = load_config(flags, environ={})
     began = time.perf_counter()
-    ingest(opts, Layout(root), {"progress_interval": 3600}, EventSink("bench"))
+    run_stage(Options.from_config(config), Layout(root), config)
     return time.perf_counter() - began
 
 

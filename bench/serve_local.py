@@ -50,7 +50,7 @@ def main() -> None:
         assert dlpipe(["ingest", "--root", tmp, "--source", "sample:digits", "--dataset", "digits"]) == 0
         assert dlpipe(["train", "--root", tmp, "--dataset", "digits", "--max-steps", "20", "--run-id", "bench"]) == 0
         layout = Layout(root)
-        publish(layout, "digits", layout.run("bench").export)
+        publish(layout, "digits", layout.run_paths("bench").export)
         loaded = tf.saved_model.load(str(layout.model_version_dir("digits", 1)))
         signature = loaded.signatures["serving_default"]
         image = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)

@@ -15,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from dlpipe.config import load_config
 from dlpipe.events import EventSink
-from dlpipe.ingest.pipeline import Options as IngestOptions
-from dlpipe.ingest.pipeline import ingest
+from dlpipe.ingest import pipeline as ingest
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest
 from dlpipe.train import data
-from dlpipe.train.run import Options, Trainer
+from dlpipe.train.options import Options
+from dlpipe.train.trainer import Trainer
 
 
 def main() -> None:
@@ -36,9 +37,11 @@ def main() -> None:
         np.savez(
             root / "t.npz", x=rng.normal(size=(args.rows, 32)).astype(np.float32), y=rng.integers(0, 10, args.rows)
         )
-        ingest(IngestOptions(source=str(root / "t.npz"), dataset="t", shards=8), Layout(root), {}, EventSink("bench"))
-        trainer = Trainer(Options(dataset="t", model="mlp", batch_size=args.batch_size), Layout(root), {},
-                          EventSink("bench"), "bench")  # fmt: skip
+        flags = {"ingest.source": str(root / "t.npz"), "ingest.dataset": "t", "ingest.shards": 8,
+                 "train.dataset": "t", "train.batch_size": args.batch_size, "run_id": "bench"}  # fmt: skip
+        config = load_config(flags, environ={})
+        ingest.run_stage(ingest.Options.from_config(config), Layout(root), config)
+        trainer = Trainer(Options.from_config(config), Layout(root), config, EventSink("bench"))
         trainer.prepare()
         trainer.build()
         step = trainer._train_step()

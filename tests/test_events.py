@@ -152,13 +152,12 @@ def test_unknown_event_types_are_a_programming_error() -> None:
 
 def test_sink_from_config(tmp_path: Path, receiver: Receiver) -> None:
     config = {
-        "run_id": "r9",
         "events": {
             "deadline": 5,
             "endpoints": [{"type": "event", "endpoint": receiver.url("/ok"), "headers": {"X-T": Secret("v")}}],
         },
     }
-    with EventSink.from_config("evaluate", config, tmp_path / "e.jsonl") as sink:
+    with EventSink.from_config("evaluate", config, tmp_path / "e.jsonl", "r9") as sink:
         sink.emit("finished", blessed=True)
     assert receiver.received[0][2]["run_id"] == "r9"
     assert receiver.received[0][1]["X-T"] == "v"

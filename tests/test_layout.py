@@ -29,14 +29,14 @@ def layout(tmp_path: Path) -> Layout:
 def test_paths_follow_the_design_contract(layout: Layout) -> None:
     root = layout.root
     assert layout.manifest_path("digits", 3) == root / "datasets/digits/3/manifest.json"
-    run = layout.run("run-1")
+    run = layout.run_paths("run-1")
     assert run.config == root / "runs/run-1/config.json"
     assert run.checkpoints == root / "runs/run-1/checkpoints"
     assert run.logs == root / "runs/run-1/logs"
     assert run.history == root / "runs/run-1/history.json"
     assert run.events == root / "runs/run-1/events.jsonl"
-    assert run.export == root / "runs/run-1/export"
-    assert run.evaluation == root / "runs/run-1/evaluation"
+    assert run.export.dir == root / "runs/run-1/export"
+    assert run.evaluation.dir == root / "runs/run-1/evaluation"
     assert layout.model_version_dir("digits", 7) == root / "models/digits/7"
     assert shard_name("train", 3, 8, compressed=True) == "train-00003-of-00008.tfrecord.gz"
     assert shard_name("test", 0, 1, compressed=False) == "test-00000-of-00001.tfrecord"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 import urllib.request
@@ -57,20 +58,40 @@ def test_run_serves_the_published_model(tmp_path: Path) -> None:
             line = server.stdout.readline()
             assert line or server.poll() is None, "dlpipe run ended before serving"
             assert time.monotonic() < deadline
-        while not line.startswith("try       curl -s -d @"):
+        while not line.startswith("try       curl -s -d "):
             line = server.stdout.readline()
             assert line, "no ready-to-paste curl example"
-        # The printed command, as a user would paste it (curl -s -d @FILE URL).
-        _curl, _s, _d, request, url = line.split()[1:]
-        assert request.startswith("@") and url.endswith("/v1/models/digits:predict")
-        body = (
-            (tmp_path / request[1:]).read_bytes()
-            if not Path(request[1:]).is_absolute()
-            else Path(request[1:]).read_bytes()
-        )
-        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as response:
+        # The printed command, as a shell would split it when pasted (curl -s -d JSON URL).
+        _curl, _s, _d, body, url = shlex.split(line.removeprefix("try"))
+        assert url.endswith("/v1/models/digits:predict")
+        with urllib.request.urlopen(urllib.request.Request(url, data=body.encode(), method="POST")) as response:
             answer = json.loads(response.read())
         assert len(answer["predictions"][0]) == 10 and answer["model_version"] == "1"
     finally:
         server.terminate()
         server.wait(30)
+    assert sorted(p.name for p in (tmp_path / ".dlpipe").iterdir()) == ["datasets", "models", "runs"], (
+        "nothing at the volume root but the documented tree"
+    )
+
+
+def test_run_takes_the_same_settings_as_the_stage_commands(tmp_path: Path) -> None:
+    """--config, DLPIPE_* and flags reach every stage of `dlpipe run`, and each stage's events are complete."""
+    settings = tmp_path / "pipeline.yaml"
+    settings.write_text("ingest:\n  shards: 2\ntrain:\n  batch_size: 128\nevaluate:\n  thresholds: ['accuracy>=0.0']\n")
+    env = {**_env(), "DLPIPE_TRAIN__EPOCHS": "1", "DLPIPE_EVALUATE__KEEP": "1"}
+    done = subprocess.run([str(REPO / "scripts/run.sh"), "--no-serve", "--config", str(settings), "--model-name", "dg"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    root = tmp_path / ".dlpipe"
+    manifest = json.loads((root / "datasets/digits/1/manifest.json").read_text())
+    assert [len(split["shards"]) for split in manifest["splits"].values()] == [2, 2, 2], "--config reached ingest"
+    run_id = re.search(r"^run       (\S+): (\d+) steps", done.stdout, re.M)
+    assert int(run_id.group(2)) == manifest["splits"]["train"]["examples"] // 128, "one epoch of batch 128"
+    assert "model     dg version 1" in done.stdout, "a flag reached evaluate"
+    events = [json.loads(line) for line in (root / "runs" / run_id.group(1) / "events.jsonl").read_text().splitlines()]
+    lifecycle = [(e["stage"], e["type"]) for e in events if e["type"] in ("started", "finished", "failed")]
+    assert lifecycle == [("train", "started"), ("train", "finished"), ("evaluate", "started"), ("evaluate", "finished")]
+    assert {e["run_id"] for e in events} == {run_id.group(1)}
+    ingest_events = (root / "datasets/digits/events.jsonl").read_text().splitlines()
+    assert [json.loads(line)["type"] for line in ingest_events][-1] == "finished"

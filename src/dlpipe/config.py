@@ -209,22 +209,34 @@ def _resolve_secret_refs(value: Any, schema: dict[str, Any], path: tuple, enviro
     return value
 
 
+def setting(key: str, schema_name: str = "config") -> dict[str, Any]:
+    """The schema of one setting (``"train.epochs"``): its type, default, enum, description."""
+    schema = load_schema(schema_name)
+    found = _lookup(schema, tuple(key.split(".")))
+    if found is None:
+        raise KeyError(f"no setting {key} in the {schema_name} schema")
+    return found
+
+
 def load_config(
     flags: Mapping[str, Any] | None = None,
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     schema_name: str = "config",
+    base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Merge, validate and return the configuration.
 
     ``flags`` maps dotted keys (``"s3.region"``) to values the user passed on
-    the command line; unset flags must be absent, not None.
+    the command line; unset flags must be absent, not None. ``base`` holds a
+    command's own defaults (``dlpipe run``'s sample data): above the schema's,
+    below everything the user sets.
     """
     environ = os.environ if environ is None else environ
     schema = load_schema(schema_name)
     config_file = config_file or (Path(environ[ENV_CONFIG_FILE]) if environ.get(ENV_CONFIG_FILE) else None)
 
-    merged: dict[str, Any] = _defaults(schema, schema) or {}
+    merged: dict[str, Any] = _merge(_defaults(schema, schema) or {}, base or {})
     if config_file is not None:
         file_layer = _read_file(config_file)
         _refuse_plain_secrets(file_layer, schema, (), f"the configuration file {config_file}")

@@ -105,10 +105,12 @@ class EventSink:
             self._thread.start()
 
     @classmethod
-    def from_config(cls, stage: str, config: Mapping[str, Any], path: Path | None) -> EventSink:
-        events = config.get("events", {})
-        endpoints = [Endpoint.from_config(spec) for spec in events.get("endpoints", [])]
-        return cls(stage, path, endpoints, float(events.get("deadline", 15)), config.get("run_id"))
+    def from_config(
+        cls, stage: str, config: Mapping[str, Any], path: Path | None, run_id: str | None = None
+    ) -> EventSink:
+        events = config["events"]
+        endpoints = [Endpoint.from_config(spec) for spec in events["endpoints"]]
+        return cls(stage, path, endpoints, float(events["deadline"]), run_id)
 
     def emit(self, kind: str, **data: Any) -> dict[str, Any]:
         """Record one event; never blocks on the network."""

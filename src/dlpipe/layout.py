@@ -1,12 +1,16 @@
 """The shared volume's layout: the contract between stages.
 
 This is the only module that knows where things live under the root (``/data``
-in a pod, ``./.dlpipe`` locally)::
+in a pod, ``./.dlpipe`` locally); the charts get the same names from the
+generated ``dlpipe-common/templates/_layout.tpl``::
 
     datasets/<dataset>/<version>/manifest.json and <split>-00000-of-000NN.tfrecord[.gz]
-    runs/<run-id>/config.json, checkpoints/, logs/, history.json, events.jsonl,
-                  export/, evaluation/
-    models/<model>/<version>/      what TensorFlow Serving loads; only publish writes here
+    datasets/<dataset>/events.jsonl          ingest's events when it belongs to no run
+    runs/<run-id>/config.json, checkpoints/, logs/, history.json, events.jsonl, curves.png
+    runs/<run-id>/export/                    candidate SavedModel (ExportPaths)
+    runs/<run-id>/evaluation/                metrics.json, blessing.json, report.html (EvaluationPaths)
+    models/<model>/<version>/                what TensorFlow Serving loads (ExportPaths); only publish writes here
+    .cache/ .probe/ .versions/ .tmp-*        hidden: scratch, health checks, version claims, staging
 
 Stages ask it for paths and use :meth:`Layout.publish_dataset` /
 :meth:`Layout.publish_model` to make outputs appear whole or not at all.
@@ -17,13 +21,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from dlpipe import atomic
 from dlpipe.errors import ConfigError, DlpipeError
-from dlpipe.manifest import MANIFEST_NAME
 from dlpipe.versions import allocate_version, list_versions
 
 DEFAULT_POD_ROOT = Path("/data")
@@ -36,7 +40,9 @@ DATASETS = "datasets"
 RUNS = "runs"
 MODELS = "models"
 TOP_LEVEL = (DATASETS, RUNS, MODELS)
-SAVED_MODEL = "saved_model.pb"
+MANIFEST = "manifest.json"  # marks a dataset version complete
+SAVED_MODEL = "saved_model.pb"  # marks an export or model version complete
+EVENTS = "events.jsonl"
 
 # Lower-case DNS-label-like names: safe as directory names, Kubernetes label
 # values and TF Serving model names, and never a path escape (no "/" or "..").
@@ -60,6 +66,13 @@ def parse_dataset_ref(text: str) -> tuple[str, int | None]:
     return check_name("dataset", name), int(version) if version else None
 
 
+def _visible_dirs(parent: Path) -> list[Path]:
+    """Sub-directories that are not hidden (staging, scratch and claims start with a dot)."""
+    if not parent.is_dir():
+        return []
+    return [entry for entry in parent.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
+
+
 def shard_name(split: str, index: int, count: int, compressed: bool) -> str:
     """``train-00003-of-00008.tfrecord.gz``: sorts in order, tells the total."""
     suffix = ".tfrecord.gz" if compressed else ".tfrecord"
@@ -67,10 +80,68 @@ def shard_name(split: str, index: int, count: int, compressed: bool) -> str:
 
 
 @dataclass(frozen=True)
+class ExportPaths:
+    """A SavedModel as TF Serving loads it: a run's export, or a published model version."""
+
+    dir: Path
+
+    @property
+    def saved_model(self) -> Path:
+        return self.dir / SAVED_MODEL
+
+    @property
+    def assets_extra(self) -> Path:
+        return self.dir / "assets.extra"
+
+    @property
+    def warmup(self) -> Path:
+        """TF Serving replays these requests before it reports the version AVAILABLE (name fixed by TF Serving)."""
+        return self.assets_extra / "tf_serving_warmup_requests"
+
+    @property
+    def lineage(self) -> Path:
+        return self.assets_extra / "dlpipe-lineage.json"
+
+    def is_complete(self) -> bool:
+        return self.saved_model.is_file()
+
+
+@dataclass(frozen=True)
+class EvaluationPaths:
+    """One evaluation of a run: written as a whole directory, replaced as a whole."""
+
+    dir: Path
+
+    @property
+    def metrics(self) -> Path:
+        return self.dir / "metrics.json"
+
+    @property
+    def blessing(self) -> Path:
+        return self.dir / "blessing.json"
+
+    @property
+    def report(self) -> Path:
+        return self.dir / "report.html"
+
+    @property
+    def confusion_matrix(self) -> Path:
+        return self.dir / "confusion_matrix.png"
+
+    @property
+    def training_curves(self) -> Path:
+        return self.dir / "training_curves.png"
+
+
+@dataclass(frozen=True)
 class RunPaths:
     """Everything one training run owns under ``runs/<run-id>/``."""
 
     dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
 
     @property
     def config(self) -> Path:
@@ -90,15 +161,19 @@ class RunPaths:
 
     @property
     def events(self) -> Path:
-        return self.dir / "events.jsonl"
+        return self.dir / EVENTS
 
     @property
-    def export(self) -> Path:
-        return self.dir / "export"
+    def curves(self) -> Path:
+        return self.dir / "curves.png"
 
     @property
-    def evaluation(self) -> Path:
-        return self.dir / "evaluation"
+    def export(self) -> ExportPaths:
+        return ExportPaths(self.dir / "export")
+
+    @property
+    def evaluation(self) -> EvaluationPaths:
+        return EvaluationPaths(self.dir / "evaluation")
 
     def worker_scratch(self, index: int) -> Path:
         """Where a non-chief worker writes the checkpoints multi-worker training makes it write."""
@@ -110,24 +185,45 @@ class Layout:
     root: Path
 
     @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Layout:
+        """The volume named by the ``root`` setting (``--root`` / ``DLPIPE_ROOT``), else the default."""
+        return cls(Path(config["root"]) if config.get("root") else cls.default_root())
+
+    @classmethod
     def default_root(cls) -> Path:
         """``/data`` inside a pod (where the charts mount the volume), else ``./.dlpipe``."""
         in_pod = "KUBERNETES_SERVICE_HOST" in os.environ and DEFAULT_POD_ROOT.is_dir()
         return DEFAULT_POD_ROOT if in_pod else DEFAULT_LOCAL_ROOT
 
+    @property
+    def datasets_dir(self) -> Path:
+        return self.root / DATASETS
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / RUNS
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / MODELS
+
     # -- datasets ---------------------------------------------------------
     def dataset_dir(self, dataset: str) -> Path:
-        return self.root / "datasets" / check_name("dataset", dataset)
+        return self.datasets_dir / check_name("dataset", dataset)
+
+    def dataset_names(self) -> list[str]:
+        """Datasets with at least one complete version, sorted."""
+        return sorted(d.name for d in _visible_dirs(self.datasets_dir) if self.dataset_versions(d.name))
 
     def dataset_version_dir(self, dataset: str, version: int) -> Path:
         return self.dataset_dir(dataset) / str(version)
 
     def manifest_path(self, dataset: str, version: int) -> Path:
-        return self.dataset_version_dir(dataset, version) / MANIFEST_NAME
+        return self.dataset_version_dir(dataset, version) / MANIFEST
 
     def dataset_versions(self, dataset: str) -> list[int]:
         """Complete dataset versions: those whose manifest has been moved in."""
-        return list_versions(self.dataset_dir(dataset), complete_marker=MANIFEST_NAME)
+        return list_versions(self.dataset_dir(dataset), complete_marker=MANIFEST)
 
     def dataset_version(self, dataset: str, version: int | None) -> int:
         """``version`` if it is published, the latest if None; else a clear error."""
@@ -143,15 +239,23 @@ class Layout:
         return version
 
     # -- runs -------------------------------------------------------------
-    def run(self, run_id: str) -> RunPaths:
-        return RunPaths(self.root / "runs" / check_name("run id", run_id))
+    def run_paths(self, run_id: str) -> RunPaths:
+        return RunPaths(self.runs_dir / check_name("run id", run_id))
+
+    def run_ids(self) -> list[str]:
+        """Every run directory, oldest first (by modification time)."""
+        runs = sorted(_visible_dirs(self.runs_dir), key=lambda d: d.stat().st_mtime)
+        return [d.name for d in runs]
 
     # -- models -----------------------------------------------------------
     def model_dir(self, model: str) -> Path:
-        return self.root / "models" / check_name("model", model)
+        return self.models_dir / check_name("model", model)
 
     def model_version_dir(self, model: str, version: int) -> Path:
         return self.model_dir(model) / str(version)
+
+    def model_version(self, model: str, version: int) -> ExportPaths:
+        return ExportPaths(self.model_version_dir(model, version))
 
     def model_versions(self, model: str) -> list[int]:
         """Versions TF Serving may load: those whose ``saved_model.pb`` is in place."""
@@ -165,7 +269,7 @@ class Layout:
         The caller writes shards and ``manifest.json`` into the staging
         directory. If the block raises or the process dies, no version appears.
         """
-        with self._publish(self.dataset_dir(dataset), MANIFEST_NAME) as staged:
+        with self._publish(self.dataset_dir(dataset), MANIFEST) as staged:
             yield staged
 
     @contextlib.contextmanager
@@ -189,7 +293,7 @@ class Layout:
 
     def dataset_events(self, dataset: str) -> Path:
         """Where ingest records its events when it belongs to no run."""
-        return self.dataset_dir(dataset) / "events.jsonl"
+        return self.dataset_dir(dataset) / EVENTS
 
     def probe_path(self, name: str) -> Path:
         """Scratch file for volume health checks; hidden, so no stage ever lists it."""

@@ -9,9 +9,9 @@ from typing import Any
 
 from dlpipe import atomic
 from dlpipe.errors import DlpipeError
+from dlpipe.layout import MANIFEST
 from dlpipe.schemas import load_schema, validation_errors
 
-MANIFEST_NAME = "manifest.json"
 _CHUNK = 1 << 20
 
 
@@ -31,14 +31,14 @@ def _check(manifest: dict[str, Any], where: Path) -> None:
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> Path:
     """Validate and write ``manifest.json`` into ``directory`` atomically."""
-    path = directory / MANIFEST_NAME
+    path = directory / MANIFEST
     _check(manifest, path)
     atomic.write_text(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return path
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
-    path = directory / MANIFEST_NAME
+    path = directory / MANIFEST
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -15,7 +15,8 @@ import pytest
 
 from dlpipe.errors import EXIT_NOT_BLESSED
 from dlpipe.evaluate import publish
-from dlpipe.layout import Layout
+from dlpipe.export import lineage_run_id
+from dlpipe.layout import ExportPaths, Layout
 from tests.tooling.sample_data import make_csv, run_cli
 
 
@@ -43,7 +44,7 @@ def test_blessing_publishing_and_the_baseline(volume: Path, capsys: pytest.Captu
     assert "run strong: blessed" in out and "published as digits version 1" in out
     assert "helm upgrade <serving-release> dlpipe/dlpipe-serving --reuse-values --set model.version=1" in out
     assert layout.model_versions("digits") == [1]
-    assert publish.published_run(layout.model_version_dir("digits", 1)) == "strong", "lineage travels"
+    assert lineage_run_id(layout.model_version("digits", 1)) == "strong", "lineage travels"
 
     # The weak run: fine by the absolute threshold it meets, but worse than the served model.
     assert (
@@ -51,7 +52,7 @@ def test_blessing_publishing_and_the_baseline(volume: Path, capsys: pytest.Captu
         == EXIT_NOT_BLESSED
     )
     assert "NOT blessed (failed: change accuracy)" in capsys.readouterr().out
-    blessing = json.loads((layout.run("weak").evaluation / "blessing.json").read_text())
+    blessing = json.loads(layout.run_paths("weak").evaluation.blessing.read_text())
     assert blessing["blessed"] is False and blessing["baseline_version"] == 1
     change = blessing["checks"][1]
     assert change["kind"] == "change" and change["baseline"] > change["value"] and change["passed"] is False
@@ -63,13 +64,13 @@ def test_blessing_publishing_and_the_baseline(volume: Path, capsys: pytest.Captu
 
 
 def test_report_and_metrics_files(volume: Path) -> None:
-    evaluation = Layout(volume).run("strong").evaluation
-    metrics = json.loads((evaluation / "metrics.json").read_text())["candidate"]
+    evaluation = Layout(volume).run_paths("strong").evaluation
+    metrics = json.loads(evaluation.metrics.read_text())["candidate"]
     assert metrics["examples"] == 180 and len(metrics["confusion_matrix"]) == 10 and "top_5_accuracy" in metrics
-    page = (evaluation / "report.html").read_text()
+    page = evaluation.report.read_text()
     assert "BLESSED" in page and "data:image/png;base64," in page
     assert "http://" not in page and "https://" not in page, "self-contained: no external assets"
-    assert (evaluation / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert evaluation.confusion_matrix.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_no_thresholds_no_blessing_and_no_publish_flag(volume: Path, capsys: pytest.CaptureFixture) -> None:
@@ -93,7 +94,7 @@ def test_missing_run_and_bad_threshold(volume: Path, capsys: pytest.CaptureFixtu
 
 def test_retention_never_removes_the_baseline(volume: Path) -> None:
     layout = Layout(volume)
-    export = layout.run("weak").export
+    export = layout.run_paths("weak").export
     versions = [publish.publish(layout, "kept", export) for _ in range(4)]
     assert versions == [1, 2, 3, 4]
     removed = publish.retain(layout, "kept", keep=1, protect={2, 4})
@@ -103,13 +104,13 @@ def test_retention_never_removes_the_baseline(volume: Path) -> None:
 
 
 def _publish_one(root: str, export: str, queue: multiprocessing.Queue) -> None:
-    queue.put(publish.publish(Layout(Path(root)), "race", Path(export)))
+    queue.put(publish.publish(Layout(Path(root)), "race", ExportPaths(Path(export))))
 
 
 def test_concurrent_publishes_get_distinct_versions(volume: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    export = str(Layout(volume).run("weak").export)
+    export = str(Layout(volume).run_paths("weak").export.dir)
     workers = [ctx.Process(target=_publish_one, args=(str(volume), export, queue)) for _ in range(3)]
     for worker in workers:
         worker.start()
@@ -120,17 +121,19 @@ def test_concurrent_publishes_get_distinct_versions(volume: Path) -> None:
 
 
 def test_publish_killed_half_way_leaves_no_visible_version(volume: Path, tmp_path: Path) -> None:
-    export = tmp_path / "big-export"
-    (export / "variables").mkdir(parents=True)
+    export = ExportPaths(tmp_path / "big-export")
+    (export.dir / "variables").mkdir(parents=True)
     for i in range(40):
-        (export / "variables" / f"part-{i}").write_bytes(bytes([i]) * (1 << 20))
-    (export / "saved_model.pb").write_bytes(b"model")
+        (export.dir / "variables" / f"part-{i}").write_bytes(bytes([i]) * (1 << 20))
+    export.saved_model.write_bytes(b"model")
     code = ("import sys; from pathlib import Path; from dlpipe.evaluate.publish import publish; "
-            "from dlpipe.layout import Layout; print('go', flush=True); "
-            "publish(Layout(Path(sys.argv[1])), 'killed', Path(sys.argv[2]))")  # fmt: skip
+            "from dlpipe.layout import ExportPaths, Layout; print('go', flush=True); "
+            "publish(Layout(Path(sys.argv[1])), 'killed', ExportPaths(Path(sys.argv[2])))")  # fmt: skip
     layout, rng = Layout(tmp_path / "vol"), random.Random(7)
     for _ in range(8):
-        child = subprocess.Popen([sys.executable, "-c", code, str(layout.root), str(export)], stdout=subprocess.PIPE)
+        child = subprocess.Popen(
+            [sys.executable, "-c", code, str(layout.root), str(export.dir)], stdout=subprocess.PIPE
+        )
         assert child.stdout is not None and child.stdout.readline().strip() == b"go"
         time.sleep(rng.uniform(0, 0.15))
         child.send_signal(signal.SIGKILL)

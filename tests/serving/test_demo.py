@@ -23,7 +23,7 @@ def test_type_a_review_see_the_prediction(tmp_path: Path) -> None:
     args = ["train", "--root", str(root), "--dataset", "imdb", "--model", "text-bigru", "--max-steps", "2"]
     assert run_cli(*args, "--batch-size", "4", "--run-id", "reviews") == 0
     layout = Layout(root)
-    publish(layout, "imdb", layout.run("reviews").export)
+    publish(layout, "imdb", layout.run_paths("reviews").export)
     tf_serving = LocalServer(Repository(layout, "imdb"), 0).start()
     page = serve(Demo(layout, "imdb", f"http://127.0.0.1:{tf_serving.port}"), 0, host="127.0.0.1")
     threading.Thread(target=page.serve_forever, daemon=True).start()

@@ -29,7 +29,7 @@ def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert run_cli("ingest", "--root", str(root), "--source", "sample:digits", "--dataset", "digits") == 0
     for run_id in ("first", "second"):
         assert run_cli("train", "--root", str(root), "--dataset", "digits", "--run-id", run_id, "--max-steps", "5") == 0
-    publish.publish(Layout(root), "digits", Layout(root).run("first").export)
+    publish.publish(Layout(root), "digits", Layout(root).run_paths("first").export)
     return root
 
 
@@ -83,7 +83,7 @@ def test_bad_requests_are_400_with_a_reason(server: LocalServer, capsys) -> None
 
 
 def test_a_version_published_while_serving_becomes_servable(volume: Path, server: LocalServer) -> None:
-    assert publish.publish(Layout(volume), "digits", Layout(volume).run("second").export) == 2
+    assert publish.publish(Layout(volume), "digits", Layout(volume).run_paths("second").export) == 2
     deadline = time.monotonic() + 30
     while 2 not in server.repository.versions():
         assert time.monotonic() < deadline, "version 2 never became available"

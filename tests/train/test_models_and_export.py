@@ -14,8 +14,9 @@ from tensorflow_serving.apis import prediction_log_pb2
 from dlpipe.events import EventSink
 from dlpipe.layout import Layout
 from dlpipe.train import data
-from dlpipe.train.export import LINEAGE_FILE, WARMUP_FILE
-from dlpipe.train.run import Options, Trainer
+from dlpipe.train.options import Options
+from dlpipe.train.trainer import Trainer
+from tests.tooling.settings import configured
 
 CASES = [
     ("digits", "mlp", {}),
@@ -30,16 +31,19 @@ CASES = [
 @pytest.mark.parametrize(("dataset", "model", "extra"), CASES, ids=[f"{d}-{m}" for d, m, _ in CASES])
 def test_trains_exports_and_serves_the_same_predictions(volume: Path, dataset: str, model: str, extra: dict) -> None:
     run_id = f"{dataset}-{model}"
-    opts = Options(dataset=dataset, model=model, max_steps=3, save_steps=2, **extra)
-    trainer = Trainer(opts, Layout(volume), {"progress_interval": 3600}, EventSink("train"), run_id)
+    settings = {f"train__{key}": value for key, value in extra.items()}
+    config = configured(train__dataset=dataset, train__model=model, train__max_steps=3, train__save_steps=2,
+                        run_id=run_id, progress_interval=3600, **settings)  # fmt: skip
+    opts = Options.from_config(config)
+    trainer = Trainer(opts, Layout(volume), config, EventSink("train"))
     trainer.prepare()
     trainer.build()
     history = trainer.fit()
     export = trainer.export(history)
 
     assert int(trainer.step.numpy()) == 3
-    assert (export / "saved_model.pb").is_file()
-    served = tf.saved_model.load(str(export)).signatures["serving_default"]
+    assert export.is_complete()
+    served = tf.saved_model.load(str(export.dir)).signatures["serving_default"]
     raw = trainer.raw_sample  # exactly what a client sends: encoded images, raw text
     assert set(served.structured_input_signature[1]) == set(raw)
     expected = trainer.model(data.model_inputs({k: tf.constant(v) for k, v in raw.items()}, trainer.manifest,
@@ -49,20 +53,20 @@ def test_trains_exports_and_serves_the_same_predictions(volume: Path, dataset: s
     assert got.shape == (len(next(iter(raw.values()))), len(trainer.manifest["label"]["classes"]))
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-4)
 
-    lineage = json.loads((export / "assets.extra" / LINEAGE_FILE).read_text())
+    lineage = json.loads(export.lineage.read_text())
     assert lineage["run_id"] == run_id and lineage["dataset"]["name"] == dataset
     assert lineage["dataset"]["shards"]["train"] == [s["sha256"] for s in trainer.manifest["splits"]["train"]["shards"]]
     assert lineage["hyperparameters"]["model"] == model and lineage["steps"] == 3
-    warmup = next(iter(tf.data.TFRecordDataset(str(export / "assets.extra" / WARMUP_FILE))))
+    warmup = next(iter(tf.data.TFRecordDataset(str(export.warmup))))
     request = prediction_log_pb2.PredictionLog.FromString(warmup.numpy()).predict_log.request
     assert request.model_spec.signature_name == "serving_default" and set(request.inputs) == set(raw)
 
 
 def test_run_outputs(volume: Path) -> None:
-    run = Layout(volume).run("digits-mlp")
+    run = Layout(volume).run_paths("digits-mlp")
     history = json.loads(run.history.read_text())
     assert [h["step"] for h in history] == [3]
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history[0])
     assert json.loads(run.config.read_text())["hyperparameters"]["max_steps"] == 3
     assert list(run.logs.glob("events.out.tfevents.*"))
-    assert (run.dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run.curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

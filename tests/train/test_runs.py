@@ -35,7 +35,7 @@ def test_killed_run_resumes_and_ends_at_the_same_step(volume: Path) -> None:
         volume, "resume", "--model", "mlp", "--max-steps", "400", "--save-steps", "20", "--batch-size", "16"
     )
     child = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoints = Layout(volume).run("resume").checkpoints
+    checkpoints = Layout(volume).run_paths("resume").checkpoints
     deadline = time.monotonic() + 180
     while not list(checkpoints.glob("ckpt-*.index")):
         assert child.poll() is None, "training ended before it could be killed"
@@ -45,13 +45,13 @@ def test_killed_run_resumes_and_ends_at_the_same_step(volume: Path) -> None:
     child.wait()
     killed_at = max(int(p.name.split("-")[1].split(".")[0]) for p in checkpoints.glob("ckpt-*.index"))
     assert 0 < killed_at < 400
-    assert not (Layout(volume).run("resume").export / "saved_model.pb").exists()
+    assert not Layout(volume).run_paths("resume").export.is_complete()
 
     again = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     assert "resumed from" in again.stderr
     assert "run resume: 400 steps" in again.stdout
-    history = json.loads(Layout(volume).run("resume").history.read_text())
+    history = json.loads(Layout(volume).run_paths("resume").history.read_text())
     assert history[-1]["step"] == 400
     done = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     assert "run resume is already finished" in done.stdout
@@ -74,8 +74,8 @@ def test_two_workers_train_together_and_export_once(volume: Path) -> None:
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
-    run = Layout(volume).run("pair")
-    assert (run.export / "saved_model.pb").is_file()
+    run = Layout(volume).run_paths("pair")
+    assert run.export.is_complete()
     leftovers = [p.name for p in run.dir.iterdir() if p.name.startswith((".tmp-", ".worker-"))]
     assert leftovers == [], "no worker leaves a partial export or scratch checkpoints"
     assert json.loads(run.history.read_text())[-1]["step"] == 6
@@ -95,7 +95,7 @@ def test_user_models(volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     )
     base = ["train", "--root", str(volume), "--dataset", "digits", "--max-steps", "2", "--model-path", str(tmp_path)]
     assert run_cli(*base, "--model", "team_models:good", "--run-id", "user-good") == 0
-    assert (Layout(volume).run("user-good").export / "saved_model.pb").is_file()
+    assert Layout(volume).run_paths("user-good").export.is_complete()
     capsys.readouterr()
     for spec, message in [
         ("team_models:broken", "--model team_models:broken raised RuntimeError: layer sizes do not add up"),
@@ -153,7 +153,7 @@ def test_mixed_precision_and_upload_of_the_run(volume: Path, bucket, capsys: pyt
     args = ["train", "--root", str(volume), "--dataset", "digits", "--model", "cnn", "--max-steps", "3",
             "--mixed-precision", "on", "--run-id", "half", "--upload", f"s3://{bucket.bucket}/runs"]  # fmt: skip
     assert run_cli(*args) == 0
-    run = Layout(volume).run("half")
+    run = Layout(volume).run_paths("half")
     assert json.loads(run.config.read_text())["precision"] == "mixed_float16"
     assert run_cli("export", "verify", "half", "--root", str(volume)) == 0
     keys = {o["Key"] for o in bucket.list_objects_v2(Bucket=bucket.bucket, Prefix="runs/half/")["Contents"]}

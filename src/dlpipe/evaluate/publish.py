@@ -2,33 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-from pathlib import Path
 
 from dlpipe import atomic, log
-from dlpipe.layout import Layout
-from dlpipe.train.export import LINEAGE_FILE
+from dlpipe.export import lineage_run_id
+from dlpipe.layout import ExportPaths, Layout
 
 logger = log.get("publish")
 
 
-def published_run(version_dir: Path) -> str | None:
-    lineage = version_dir / "assets.extra" / LINEAGE_FILE
-    return json.loads(lineage.read_text()).get("run_id") if lineage.is_file() else None
-
-
 def find_published(layout: Layout, model: str, run_id: str) -> int | None:
     for version in layout.model_versions(model):
-        if published_run(layout.model_version_dir(model, version)) == run_id:
+        if lineage_run_id(layout.model_version(model, version)) == run_id:
             return version
     return None
 
 
-def publish(layout: Layout, model: str, export: Path) -> int:
+def publish(layout: Layout, model: str, export: ExportPaths) -> int:
     """Copy the export into the next version; TF Serving sees it only once saved_model.pb is in."""
     with layout.publish_model(model) as (version, staged):
-        shutil.copytree(export, staged, dirs_exist_ok=True)
+        shutil.copytree(export.dir, staged, dirs_exist_ok=True)
     return version
 
 

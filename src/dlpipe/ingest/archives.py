@@ -23,9 +23,11 @@ ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 
 @dataclass(frozen=True)
 class Limits:
-    max_bytes: int = 64 << 30  # unpacked
-    max_files: int = 2_000_000
-    max_ratio: float = 200.0  # unpacked / packed
+    """What an archive may unpack to (defaults: the configuration schema's ``ingest.limits``)."""
+
+    max_bytes: int  # unpacked
+    max_files: int
+    max_ratio: float  # unpacked / packed
 
 
 def is_archive(path: Path) -> bool:
@@ -109,7 +111,7 @@ def _extract_tar(archive: Path, dest: Path, limits: Limits) -> None:
         raise DlpipeError(f"{archive.name} is not a readable tar archive: {exc}") from None
 
 
-def extract(archive: Path, dest: Path, limits: Limits = Limits()) -> Path:
+def extract(archive: Path, dest: Path, limits: Limits) -> Path:
     """Unpack ``archive`` into the new directory ``dest``; on any refusal ``dest`` is removed."""
     dest.mkdir(parents=True)
     try:

@@ -7,8 +7,6 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-DTYPES = {"float32", "int64", "string"}
-
 
 def dtype_of(array: np.ndarray) -> str:
     """The manifest dtype a numpy array is stored as."""

@@ -21,9 +21,10 @@ from dlpipe import log, s3
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
 from dlpipe.ingest import archives, readers, sources
-from dlpipe.layout import Layout, check_name, shard_name
-from dlpipe.manifest import MANIFEST_NAME, read_manifest, sha256_file, write_manifest
+from dlpipe.layout import MANIFEST, Layout, check_name, shard_name
+from dlpipe.manifest import read_manifest, sha256_file, write_manifest
 from dlpipe.progress import Progress
+from dlpipe.stage import recorded
 
 logger = log.get("ingest")
 
@@ -49,44 +50,35 @@ def parse_splits(text: str) -> dict[str, float]:
 
 @dataclass
 class Options:
+    """``ingest`` settings; built from the validated configuration, whose schema holds every default."""
+
     source: str
     dataset: str
-    format: str = "auto"
-    label: str | None = None
-    text_column: str | None = None
-    splits: dict[str, float] = field(default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1})
-    shards: int = 4
-    compression: str = "none"
-    seed: int = 42
-    force: bool = False
-    upload: str | None = None
-    sha256: str | None = None
-    workers: int = 8
-    limits: archives.Limits = field(default_factory=archives.Limits)
+    format: str
+    label: str | None
+    text_column: str | None
+    splits: dict[str, float]
+    shards: int
+    compression: str
+    seed: int
+    force: bool
+    upload: str | None
+    sha256: str | None
+    workers: int
+    limits: archives.Limits
 
     @classmethod
-    def from_config(cls, section: dict[str, Any]) -> Options:
+    def from_config(cls, config: dict[str, Any]) -> Options:
+        section = dict(config["ingest"])
         for required in ("source", "dataset"):
             if not section.get(required):
-                flag = "--" + required
-                raise ConfigError(f"{flag} is required", f"or set ingest.{required} in the configuration file")
-        limits = section.get("limits", {})
-        return cls(
-            source=section["source"],
+                raise ConfigError(f"--{required} is required", f"or set ingest.{required} in the configuration file")
+        section.update(
             dataset=check_name("dataset", section["dataset"]),
-            format=section.get("format", "auto"),
-            label=section.get("label"),
-            text_column=section.get("text_column"),
-            splits=parse_splits(section.get("splits", "train=0.8,validation=0.1,test=0.1")),
-            shards=section.get("shards", 4),
-            compression=section.get("compression", "none"),
-            seed=section.get("seed", 42),
-            force=section.get("force", False),
-            upload=section.get("upload"),
-            sha256=section.get("sha256"),
-            workers=section.get("workers", 8),
-            limits=archives.Limits(**limits),
+            splits=parse_splits(section["splits"]),
+            limits=archives.Limits(**section["limits"]),
         )
+        return cls(**{name: section.get(name) for name in cls.__dataclass_fields__})
 
     def identity(self) -> dict[str, Any]:
         """The options that decide a dataset's content (with the source's fingerprint)."""
@@ -232,8 +224,19 @@ def _read(source: sources.Source, path: Path | None, work: Path, opts: Options) 
     return readers.read(path, opts.format, opts.label, opts.text_column)
 
 
-def ingest(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> Result:
-    interval = config.get("progress_interval", 30)
+def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
+    """The ingest stage: its events go to the run's events.jsonl when a run id is set, else the dataset's."""
+    run_id = config.get("run_id")
+    events_path = layout.run_paths(run_id).events if run_id else layout.dataset_events(opts.dataset)
+    with recorded("ingest", config, events_path, run_id) as events:
+        result = _ingest(opts, layout, config, events)
+        events.emit("finished", dataset=result.dataset, version=result.version, up_to_date=result.up_to_date,
+                    examples=result.examples, skipped=result.skipped)  # fmt: skip
+    return result
+
+
+def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> Result:
+    interval = config["progress_interval"]
     source = sources.resolve(opts.source, layout, config, sha256=opts.sha256, workers=opts.workers)
     events.emit("started", dataset=opts.dataset, source=opts.source)
     if not opts.force and source.fingerprint and (version := _existing(layout, opts, source.fingerprint)):
@@ -283,6 +286,6 @@ def ingest(opts: Options, layout: Layout, config: dict[str, Any], events: EventS
     if opts.upload:
         target = f"{opts.upload.rstrip('/')}/{opts.dataset}/{version}"
         logger.info("uploading to %s", target)
-        s3.upload_tree(s3.client(config.get("s3", {})), result.manifest.parent, target, last=MANIFEST_NAME)
+        s3.upload_tree(s3.client(config["s3"]), result.manifest.parent, target, last=MANIFEST)
     sources.remove_cache(source)
     return result

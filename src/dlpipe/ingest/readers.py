@@ -48,10 +48,6 @@ class Examples:
     # Encodes many items at once into TFRecord-framed bytes, when the data allows it (dense.py).
     encode_block: Callable[[Sequence[Any]], bytes] | None = None
 
-    @property
-    def count(self) -> int:
-        return sum(len(v) for v in self.items.values())
-
 
 # -- arrays (NPZ, samples, tables) -------------------------------------------
 def _labels(values: np.ndarray, label: str) -> tuple[np.ndarray, list[str]]:

@@ -80,7 +80,7 @@ def _sample(uri: str) -> Source:
 
 
 def _s3(uri: str, layout: Layout, config: dict[str, Any], workers: int) -> Source:
-    client = s3.client(config.get("s3", {}))
+    client = s3.client(config["s3"])
     bucket, key = s3.parse_uri(uri)
     objects = s3.list_objects(client, uri)
     fingerprint = _digest(uri, *(f"{o.key}:{o.size}:{o.etag}" for o in objects))

@@ -1,4 +1,4 @@
-"""The demo page (reference 002: type a review, see the prediction), calling TF Serving's REST API.
+"""The demo page (type a review, see the prediction), calling TF Serving's REST API.
 
 It learns the model's inputs from the served version's warm-up request and its
 class names from the lineage file, both on the shared volume: a model with one
@@ -13,10 +13,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from dlpipe.errors import DlpipeError
+from dlpipe.export import read_lineage
 from dlpipe.layout import Layout
 from dlpipe.serving.client import rest_predict
 from dlpipe.serving.smoke import warmup_instances
-from dlpipe.train.export import read_lineage
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
@@ -47,7 +47,7 @@ class Demo:
         versions = self.layout.model_versions(self.model)
         if not versions:
             raise DlpipeError(f"no published version of {self.model} yet")
-        return self.layout.model_version_dir(self.model, versions[-1])
+        return self.layout.model_version(self.model, versions[-1])
 
     def text_input(self) -> str | None:
         """The input's name when the model takes exactly one text input."""

@@ -10,8 +10,8 @@ import numpy as np
 
 from dlpipe import log
 from dlpipe.errors import DlpipeError
+from dlpipe.export import SIGNATURE
 from dlpipe.layout import Layout
-from dlpipe.train.export import SIGNATURE
 
 logger = log.get("serving")
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dlpipe.errors import DlpipeError
-from dlpipe.layout import Layout
+from dlpipe.export import read_lineage, read_warmup_inputs
+from dlpipe.layout import ExportPaths, Layout
 from dlpipe.serving.client import grpc_predict, rest_predict
 from dlpipe.serving.tensors import response_rows
-from dlpipe.train.export import read_lineage, read_warmup_inputs
 
 
-def warmup_instances(version_dir: Path) -> list[dict[str, Any]]:
+def warmup_instances(export: ExportPaths) -> list[dict[str, Any]]:
     """The warm-up request's examples in TF Serving's JSON row format."""
-    columns = read_warmup_inputs(version_dir)
+    columns = read_warmup_inputs(export)
     rows = len(next(iter(columns.values())))
     return [{name: response_rows({name: value[i : i + 1]})[0] for name, value in columns.items()} for i in range(rows)]
 
@@ -27,9 +26,9 @@ def check(layout: Layout, model: str, version: str, rest: str, grpc: str | None)
     if not published:
         raise DlpipeError(f"no published version of {model} under {layout.model_dir(model)}")
     expected = published[-1] if version == "latest" else int(version)
-    directory = layout.model_version_dir(model, expected)
-    instances = warmup_instances(directory)
-    classes = len(read_lineage(directory)["classes"])
+    export = layout.model_version(model, expected)
+    instances = warmup_instances(export)
+    classes = len(read_lineage(export)["classes"])
     done = []
     answers = [("REST", rest_predict(rest, model, instances))]
     if grpc:

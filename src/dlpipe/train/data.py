@@ -1,4 +1,4 @@
-"""tf.data input from a dataset's manifest: interleaved shards, batched parsing, shuffle, prefetch."""
+"""tf.data input for training: interleaved shards, batched parsing, cache, shuffle, prefetch."""
 
 from __future__ import annotations
 
@@ -8,26 +8,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from dlpipe.errors import DlpipeError
+from dlpipe.records import compression, input_features, is_encoded_image, parse_spec, split_files
 
 CACHE_LIMIT_BYTES = 1 << 30  # cache parsed-from-disk records when the split is smaller than this
-DTYPES = {"float32": tf.float32, "int64": tf.int64, "string": tf.string}  # manifest dtype -> TensorFlow
-
-
-def is_encoded_image(name: str, manifest: dict[str, Any]) -> bool:
-    """Images from class folders are stored as encoded JPEG/PNG bytes."""
-    return manifest["format"] == "images" and manifest["features"][name]["dtype"] == "string"
-
-
-def input_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    label = manifest["label"]["name"]
-    return {name: spec for name, spec in manifest["features"].items() if name != label}
-
-
-def parse_spec(manifest: dict[str, Any]) -> dict[str, tf.io.FixedLenFeature]:
-    return {
-        name: tf.io.FixedLenFeature(spec["shape"], DTYPES[spec["dtype"]]) for name, spec in manifest["features"].items()
-    }
 
 
 def decode_images(encoded: tf.Tensor, size: int) -> tf.Tensor:
@@ -58,30 +41,6 @@ def _decoded_bytes(manifest: dict[str, Any], split: str, image_size: int) -> int
         else:
             per_example += 8 * max(1, int(np.prod(spec["shape"], dtype=np.int64)))
     return per_example * manifest["splits"][split]["examples"]
-
-
-def compression(manifest: dict[str, Any]) -> str:
-    """TFRecordDataset's compression_type for the dataset's shards."""
-    return "GZIP" if manifest.get("compression") == "gzip" else ""
-
-
-def raw_batches(directory: Path, manifest: dict[str, Any], split: str, batch_size: int) -> tf.data.Dataset:
-    """Batches of (features exactly as stored, labels): what clients send (encoded images stay bytes)."""
-    if split not in manifest["splits"]:
-        raise DlpipeError(f"the dataset has no {split!r} split", f"splits: {', '.join(manifest['splits'])}")
-    spec = parse_spec(manifest)
-    label = manifest["label"]["name"]
-
-    def parse(batch: tf.Tensor) -> tuple[dict[str, tf.Tensor], tf.Tensor]:
-        features = tf.io.parse_example(batch, spec)
-        return features, features.pop(label)
-
-    files = split_files(directory, manifest, split)
-    return tf.data.TFRecordDataset(files, compression_type=compression(manifest)).batch(batch_size).map(parse)
-
-
-def split_files(directory: Path, manifest: dict[str, Any], split: str) -> list[str]:
-    return [str(directory / shard["file"]) for shard in manifest["splits"][split]["shards"]]
 
 
 def dataset(

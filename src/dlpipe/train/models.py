@@ -16,9 +16,7 @@ import keras
 import numpy as np
 
 from dlpipe.errors import ConfigError, DlpipeError
-from dlpipe.train.data import input_features, is_encoded_image
-
-BUILTIN = ("mlp", "cnn", "resnet50", "text-bigru")
+from dlpipe.records import input_features, is_encoded_image
 
 
 def keras_inputs(manifest: dict[str, Any], image_size: int) -> dict[str, keras.KerasTensor]:
@@ -124,7 +122,7 @@ _BUILDERS: dict[str, Callable[..., keras.Model]] = {
 def _user_function(spec: str, model_path: str | None) -> Callable[..., Any]:
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
-        raise ConfigError(f"--model {spec!r} is neither built in ({', '.join(BUILTIN)}) nor package.module:function")
+        raise ConfigError(f"--model {spec!r} is neither built in ({', '.join(_BUILDERS)}) nor package.module:function")
     if model_path and model_path not in sys.path:
         sys.path.insert(0, model_path)
     try:

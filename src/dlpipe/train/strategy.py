@@ -29,7 +29,7 @@ def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> d
             return json.loads(environ["TF_CONFIG"])
         except json.JSONDecodeError:
             raise ConfigError("TF_CONFIG is not valid JSON") from None
-    workers = int(train.get("workers", 1))
+    workers = int(train["workers"])
     if workers <= 1:
         return None
     for needed in ("JOB_COMPLETION_INDEX", "JOB_NAME"):
@@ -40,9 +40,7 @@ def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> d
     if not train.get("service"):
         raise ConfigError(f"train.workers={workers} needs train.service: the headless Service of the workers")
     index = int(environ["JOB_COMPLETION_INDEX"])
-    return tf_config_for_indexed_job(
-        environ["JOB_NAME"], train["service"], workers, index, int(train.get("port", 2222))
-    )
+    return tf_config_for_indexed_job(environ["JOB_NAME"], train["service"], workers, index, int(train["port"]))
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""``dlpipe train``: one code path for one device, several GPUs and several workers.
+"""The training loop: one code path for one device, several GPUs and several workers.
 
 A custom loop under ``strategy.run`` (Keras 3 ``fit`` is broken under
 MultiWorkerMirroredStrategy, keras-team/keras#20585). Checkpoints every
@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import math
 import platform
-import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -23,64 +21,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlpipe import __version__, atomic, log, s3
+from dlpipe import __version__, atomic, log, plots
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
-from dlpipe.layout import SAVED_MODEL, Layout, check_name, parse_dataset_ref
+from dlpipe.layout import ExportPaths, Layout
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.progress import Progress
-from dlpipe.train import curves, data, models, strategy
+from dlpipe.records import raw_batches
+from dlpipe.train import data, models, strategy
 from dlpipe.train.export import write_export
+from dlpipe.train.options import Options
 
 logger = log.get("train")
 OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD,
               "rmsprop": keras.optimizers.RMSprop}  # fmt: skip
 SAMPLE_EXAMPLES = 2000  # examples that adapt normalisation and vocabularies
-
-
-@dataclass
-class Options:
-    dataset: str
-    model: str = "mlp"
-    version: int | None = None
-    epochs: int = 5
-    max_steps: int | None = None
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    optimizer: str = "adam"
-    save_steps: int = 500
-    seed: int = 42
-    mixed_precision: str = "auto"
-    image_size: int = 64
-    strategy: str = "auto"
-    model_path: str | None = None
-    shuffle_buffer: int = 10_000
-
-    @classmethod
-    def from_config(cls, section: dict[str, Any]) -> Options:
-        if not section.get("dataset"):
-            raise ConfigError("--dataset is required", "NAME or NAME@VERSION of an ingested dataset")
-        name, version = parse_dataset_ref(section["dataset"])
-        known = {f for f in cls.__dataclass_fields__ if f not in ("dataset", "version")}
-        return cls(dataset=name, version=version, **{k: v for k, v in section.items() if k in known})
-
-    def hyperparameters(self) -> dict[str, Any]:
-        """What defines the run: a resumed run must have the same."""
-        return {k: v for k, v in asdict(self).items() if k not in ("strategy", "model_path")}
-
-
-@dataclass
-class Result:
-    run_id: str
-    export: Path
-    steps: int
-    history: list[dict[str, Any]] = field(default_factory=list)
-    already_done: bool = False
-
-
-def new_run_id(opts: Options) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return check_name("run id", re.sub(r"[^a-z0-9.-]+", "-", f"{opts.dataset}-{opts.model}-{stamp}".lower())[:63])
 
 
 def _precision(mode: str) -> str:
@@ -103,7 +58,7 @@ def _sample(directory: Path, manifest: dict[str, Any], opts: Options) -> dict[st
 
 def _raw_sample(directory: Path, manifest: dict[str, Any], count: int) -> dict[str, np.ndarray]:
     """A few examples exactly as stored (encoded images stay bytes): what clients send."""
-    features, _labels = next(iter(data.raw_batches(directory, manifest, "train", count)))
+    features, _labels = next(iter(raw_batches(directory, manifest, "train", count)))
     return {k: v.numpy() for k, v in features.items()}
 
 
@@ -118,10 +73,10 @@ def _check_run_config(path: Path, wanted: dict[str, Any]) -> None:
 
 
 class Trainer:
-    def __init__(self, opts: Options, layout: Layout, config: dict[str, Any], events: EventSink, run_id: str) -> None:
+    def __init__(self, opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> None:
         self.opts, self.layout, self.config, self.events = opts, layout, config, events
-        self.run = layout.run(run_id)
-        self.run_id = run_id
+        self.run = layout.run_paths(opts.run_id)
+        self.run_id = opts.run_id
 
     def prepare(self) -> None:
         opts = self.opts
@@ -132,7 +87,7 @@ class Trainer:
         if "train" not in self.manifest["splits"]:
             raise DlpipeError(f"{opts.dataset}@{version} has no train split")
         self.version = version
-        self.placement = strategy.choose(opts.strategy, self.config.get("train", {}))
+        self.placement = strategy.choose(opts.strategy, self.config["train"])
         self.precision = _precision(opts.mixed_precision)
         self.record = {
             "run_id": self.run_id,
@@ -231,7 +186,7 @@ class Trainer:
         step_fn = self._train_step()
         writer = tf.summary.create_file_writer(str(self.run.logs)) if self.placement.is_chief else None
         done = int(self.step.numpy())
-        progress = Progress("train", "steps", total, self.config.get("progress_interval", 30), self.events,
+        progress = Progress("train", "steps", total, self.config["progress_interval"], self.events,
                             status=self._status, done=done)  # fmt: skip
         epoch_started = time.monotonic()
         while done < total:
@@ -255,7 +210,7 @@ class Trainer:
                     variable.assign(0.0)
                 epoch_started = time.monotonic()
                 history.append(entry)
-                self.events.emit("epoch", run_id=self.run_id, **entry)
+                self.events.emit("epoch", **entry)
                 if writer is not None:
                     with writer.as_default(step=done):
                         for key, value in entry.items():
@@ -272,7 +227,7 @@ class Trainer:
         examples = f"{steps_per_second * self.opts.batch_size:.0f} examples/s"
         return f"{examples}, loss {float(self.loss_sum.numpy()) / seen:.4f}" if seen else examples
 
-    def export(self, history: list[dict[str, Any]]) -> Path:
+    def export(self, history: list[dict[str, Any]]) -> ExportPaths:
         lineage = {
             **self.record,
             "dataset": {
@@ -293,26 +248,7 @@ class Trainer:
                             sample=self.raw_sample, lineage=lineage, model_name=self.opts.dataset,
                             publish=self.placement.is_chief)  # fmt: skip
         if self.placement.is_chief and history:
-            curves.draw(history, self.run.dir / "curves.png")
+            plots.training_curves(history, self.run.curves)
         if not self.placement.is_chief:
             shutil.rmtree(self.run.worker_scratch(self.placement.worker_index), ignore_errors=True)
         return path
-
-
-def train(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink, run_id: str) -> Result:
-    trainer = Trainer(opts, layout, config, events, run_id)
-    trainer.prepare()
-    if trainer.run.export.joinpath("saved_model.pb").exists():
-        history = json.loads(trainer.run.history.read_text()) if trainer.run.history.exists() else []
-        return Result(run_id, trainer.run.export, history[-1]["step"] if history else 0, history, already_done=True)
-    events.emit("started", run_id=run_id, dataset=f"{opts.dataset}@{trainer.version}", model=opts.model,
-                workers=trainer.placement.workers, precision=trainer.precision)  # fmt: skip
-    trainer.build()
-    history = trainer.fit()
-    export = trainer.export(history)
-    upload = config.get("train", {}).get("upload")
-    if upload and trainer.placement.is_chief:
-        target = f"{upload.rstrip('/')}/{run_id}"
-        logger.info("uploading %s to %s", trainer.run.dir, target)
-        s3.upload_tree(s3.client(config.get("s3", {})), trainer.run.dir, target, last=SAVED_MODEL)
-    return Result(run_id, export, int(trainer.step.numpy()), history)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-from dlpipe.errors import EXIT_OK, DlpipeError
-from dlpipe.layout import parse_dataset_ref
+from dlpipe.commands.flags import add_common
+from dlpipe.errors import EXIT_OK, ConfigError
+from dlpipe.layout import Layout, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.waiting import wait_until
 
 
-def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], config_flag: Callable[..., None]) -> None:
+def register(sub: Any) -> None:
     parser = sub.add_parser("dataset", help="list datasets or verify one against its manifest")
     parser.add_argument("action", choices=["list", "verify"])
     parser.add_argument(
@@ -22,22 +22,17 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
         "--wait", type=float, default=0, metavar="SECONDS", help="verify: wait this long for the dataset to appear"
     )
     add_common(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=dataset_command)
 
 
-def run(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    from dlpipe.cli import layout_of
-
-    layout = layout_of(cfg)
+def dataset_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    layout = Layout.from_config(cfg)
     if args.action == "list":
-        base = layout.root / "datasets"
-        for entry in sorted(base.iterdir() if base.is_dir() else []):
-            versions = layout.dataset_versions(entry.name)
-            if versions:
-                print(f"{entry.name}\t{','.join(map(str, versions))}")
+        for name in layout.dataset_names():
+            print(f"{name}\t{','.join(map(str, layout.dataset_versions(name)))}")
         return EXIT_OK
     if not args.ref:
-        raise DlpipeError("dataset verify needs NAME[@VERSION]")
+        raise ConfigError("dataset verify needs NAME[@VERSION]")
     name, wanted = parse_dataset_ref(args.ref)
 
     def published() -> bool:

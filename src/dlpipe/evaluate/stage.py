@@ -1,9 +1,10 @@
-"""``dlpipe evaluate``: score, bless, report, publish."""
+"""The evaluate stage's entry point: score a run's export, bless it, write the report, publish it."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,42 +15,46 @@ from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.evaluate import blessing, metrics, publish, report
 from dlpipe.evaluate.score import score
 from dlpipe.events import EventSink
-from dlpipe.layout import SAVED_MODEL, Layout, check_name, parse_dataset_ref
+from dlpipe.export import read_lineage
+from dlpipe.layout import EvaluationPaths, Layout, check_name, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
-from dlpipe.train.export import read_lineage
+from dlpipe.stage import recorded
 
 logger = log.get("evaluate")
 
 
 @dataclass
 class Options:
+    """Built from the validated configuration, whose schema holds every default."""
+
     run_id: str
     model_name: str
-    dataset: str | None = None
-    split: str = "test"
-    thresholds: list[str] = field(default_factory=list)
-    change_thresholds: list[str] = field(default_factory=list)
-    bless_without_thresholds: bool = False
-    publish: bool | None = None  # None: publish when blessed
-    keep: int = 5
+    dataset: str | None
+    split: str
+    thresholds: list[str]
+    change_thresholds: list[str]
+    bless_without_thresholds: bool
+    publish: bool | None  # None: publish when blessed
+    keep: int
 
     @classmethod
     def from_config(cls, config: dict[str, Any], run_id: str | None = None) -> Options:
-        section = config.get("evaluate", {})
+        section = config["evaluate"]
         run_id = run_id or config.get("run_id")
         if not run_id:
             raise ConfigError("--run-id is required: the training run whose export to evaluate (or --pending)")
         if not section.get("model_name"):
             raise ConfigError("--model-name is required: the name TF Serving serves the model under")
-        known = {f for f in cls.__dataclass_fields__ if f != "run_id"}
-        return cls(run_id=run_id, **{k: v for k, v in section.items() if k in known})
+        fields = {k: section.get(k) for k in cls.__dataclass_fields__ if k != "run_id"}
+        return cls(run_id=check_name("run id", run_id), **fields)
 
 
 @dataclass
 class Result:
     blessed: bool
     reason: str
-    evaluation: Path
+    evaluation: EvaluationPaths
+    metrics: dict[str, Any]
     version: int | None = None
     already_published: bool = False
     removed: list[int] = field(default_factory=list)
@@ -57,23 +62,20 @@ class Result:
 
 def pending_runs(layout: Layout) -> list[str]:
     """Finished runs (an export is in place) that have no evaluation yet, oldest first."""
-    base = layout.root / "runs"
     found = []
-    for run_dir in sorted(base.iterdir() if base.is_dir() else [], key=lambda p: p.stat().st_mtime):
-        if run_dir.name.startswith("."):
-            continue
-        run = layout.run(run_dir.name)
-        if (run.export / SAVED_MODEL).is_file() and not (run.evaluation / "blessing.json").is_file():
-            found.append(run_dir.name)
+    for run_id in layout.run_ids():
+        run = layout.run_paths(run_id)
+        if run.export.is_complete() and not run.evaluation.blessing.is_file():
+            found.append(run_id)
     return found
 
 
-def _write_evaluation(final: Path, files: dict[str, Any], draw: Any) -> None:
+def _write_evaluation(final: Path, files: dict[str, Any], draw: Callable[[EvaluationPaths], Any]) -> None:
     """Replace runs/<id>/evaluation/ as a whole: readers never see half of an old and half of a new one."""
     with atomic.staging_dir(final) as staged:
         for name, content in files.items():
             (staged / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
-        draw(staged)
+        draw(EvaluationPaths(staged))
         if final.exists():
             old = atomic.temp_sibling(final)
             final.rename(old)
@@ -83,13 +85,19 @@ def _write_evaluation(final: Path, files: dict[str, Any], draw: Any) -> None:
             atomic.publish_dir(staged, final)
 
 
-def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> Result:
+def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
+    """Events go to ``runs/<id>/events.jsonl``: started, then finished (blessed or not) or failed."""
+    with recorded("evaluate", config, layout.run_paths(opts.run_id).events, opts.run_id) as events:
+        return _evaluate(opts, layout, events)
+
+
+def _evaluate(opts: Options, layout: Layout, events: EventSink) -> Result:
     model = check_name("model", opts.model_name)
     absolute = [blessing.Threshold.parse(t, "--threshold") for t in opts.thresholds]
     change = [blessing.Threshold.parse(t, "--change-threshold") for t in opts.change_thresholds]
-    run = layout.run(opts.run_id)
-    if not (run.export / SAVED_MODEL).is_file():
-        raise DlpipeError(f"run {opts.run_id} has no export at {run.export}", "train it first, or check --run-id")
+    run = layout.run_paths(opts.run_id)
+    if not run.export.is_complete():
+        raise DlpipeError(f"run {opts.run_id} has no export at {run.export.dir}", "train it first, or check --run-id")
     lineage = read_lineage(run.export)
     name, version = (
         parse_dataset_ref(opts.dataset) if opts.dataset else (lineage["dataset"]["name"], lineage["dataset"]["version"])
@@ -99,7 +107,7 @@ def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: Even
     manifest = read_manifest(directory)
     verify_shards(directory, manifest)
     classes = manifest["label"]["classes"]
-    events.emit("started", run_id=opts.run_id, model=model, dataset=f"{name}@{version}", split=opts.split)
+    events.emit("started", model=model, dataset=f"{name}@{version}", split=opts.split)
 
     candidate = metrics.compute(*score(run.export, directory, manifest, opts.split), classes)
     already = publish.find_published(layout, model, opts.run_id)
@@ -107,8 +115,8 @@ def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: Even
     baseline_version = others[-1] if others else None
     baseline = None
     if baseline_version is not None:
-        baseline_dir = layout.model_version_dir(model, baseline_version)
-        baseline = metrics.compute(*score(baseline_dir, directory, manifest, opts.split), classes)
+        baseline_export = layout.model_version(model, baseline_version)
+        baseline = metrics.compute(*score(baseline_export, directory, manifest, opts.split), classes)
     decision = blessing.decide(candidate, baseline, absolute, change, opts.bless_without_thresholds)
     decision.update(
         run_id=opts.run_id,
@@ -118,10 +126,14 @@ def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: Even
         evaluated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
     history = json.loads(run.history.read_text()) if run.history.exists() else []
-    files = {"metrics.json": {"candidate": candidate, "baseline": baseline}, "blessing.json": decision}
-    _write_evaluation(run.evaluation, files, lambda d: report.write(d, candidate, decision, classes, history,
-                                                                   f"{model}: run {opts.run_id}"))  # fmt: skip
-    result = Result(decision["blessed"], decision["reason"], run.evaluation)
+    evaluation = run.evaluation
+    files = {
+        evaluation.metrics.name: {"candidate": candidate, "baseline": baseline},
+        evaluation.blessing.name: decision,
+    }
+    title = f"{model}: run {opts.run_id}"
+    _write_evaluation(evaluation.dir, files, lambda d: report.write(d, candidate, decision, classes, history, title))
+    result = Result(decision["blessed"], decision["reason"], evaluation, candidate)
     if decision["blessed"] and opts.publish is not False:
         if already is not None:
             result.version, result.already_published = already, True
@@ -129,6 +141,6 @@ def evaluate(opts: Options, layout: Layout, config: dict[str, Any], events: Even
             result.version = publish.publish(layout, model, run.export)
         protect = {result.version} | ({baseline_version} if baseline_version else set())
         result.removed = publish.retain(layout, model, opts.keep, protect)
-    events.emit("finished", run_id=opts.run_id, blessed=result.blessed, published_version=result.version,
+    events.emit("finished", blessed=result.blessed, published_version=result.version,
                 accuracy=candidate["accuracy"], baseline_version=baseline_version)  # fmt: skip
     return result

@@ -1,17 +1,20 @@
-"""``dlpipe predict``, ``dlpipe serve-local`` and ``dlpipe serving-ready``."""
+"""``dlpipe predict``, ``serve-local``, ``serving-ready``, ``serving-demo`` and ``serving-test`` (the helm test)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+import threading
 from pathlib import Path
 from typing import Any
 
+from dlpipe import log
+from dlpipe.commands.flags import add_common
 from dlpipe.errors import EXIT_OK, ConfigError
+from dlpipe.layout import Layout, check_name
 
 
-def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], config_flag: Callable[..., None]) -> None:
+def register(sub: Any) -> None:
     predict = sub.add_parser("predict", help="send one predict request to TF Serving (REST or gRPC)")
     predict.add_argument("--url", default="http://localhost:8501", help="REST endpoint (default: %(default)s)")
     predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
@@ -22,7 +25,7 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     data = predict.add_mutually_exclusive_group(required=True)
     data.add_argument("--instances", metavar="JSON", help='e.g. \'[{"text": "great film"}]\'')
     data.add_argument("--input", type=Path, metavar="FILE", help="a JSON file holding the instances")
-    predict.set_defaults(handler=run_predict, needs_config=False)
+    predict.set_defaults(handler=predict_command, needs_config=False)
 
     local = sub.add_parser("serve-local", help="a TF-Serving-compatible REST API over models/ (no cluster needed)")
     local.add_argument("--model-name", required=True, metavar="NAME")
@@ -30,7 +33,7 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC Predict on this port")
     local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
     add_common(local)
-    local.set_defaults(handler=run_local)
+    local.set_defaults(handler=serve_local_command)
 
     ready = sub.add_parser(
         "serving-ready", help="readiness sidecar: /ready is 200 when the wanted versions are AVAILABLE"
@@ -39,14 +42,14 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     ready.add_argument("--model", action="append", required=True, metavar="NAME=VERSION",
                        help="VERSION: a number or latest (repeatable)")  # fmt: skip
     ready.add_argument("--port", type=int, default=8080)
-    ready.set_defaults(handler=run_ready, needs_config=False)
+    ready.set_defaults(handler=serving_ready_command, needs_config=False)
 
     demo = sub.add_parser("serving-demo", help="a web page to try a served model (type a review, see the prediction)")
     demo.add_argument("--model", required=True, metavar="NAME")
     demo.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL")
     demo.add_argument("--port", type=int, default=8080)
     add_common(demo)
-    demo.set_defaults(handler=run_demo)
+    demo.set_defaults(handler=serving_demo_command)
 
     smoke = sub.add_parser("serving-test", help="replay a published version's warm-up request over REST and gRPC")
     smoke.add_argument("--model", required=True, metavar="NAME")
@@ -54,22 +57,20 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     smoke.add_argument("--rest", default="http://localhost:8501", metavar="URL")
     smoke.add_argument("--grpc", metavar="HOST:PORT")
     add_common(smoke)
-    smoke.set_defaults(handler=run_smoke)
+    smoke.set_defaults(handler=serving_test_command)
 
 
-def run_demo(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    from dlpipe.cli import layout_of
+def serving_demo_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.demo import Demo, serve
 
-    serve(Demo(layout_of(cfg), args.model, args.tf_serving), args.port).serve_forever()
+    serve(Demo(Layout.from_config(cfg), args.model, args.tf_serving), args.port).serve_forever()
     return EXIT_OK
 
 
-def run_smoke(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    from dlpipe.cli import layout_of
-    from dlpipe.serving.smoke import check
+def serving_test_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.serving.smoke import check  # TensorFlow: reads the warm-up request
 
-    for line in check(layout_of(cfg), args.model, args.version, args.rest, args.grpc):
+    for line in check(Layout.from_config(cfg), args.model, args.version, args.rest, args.grpc):
         print(line)
     return EXIT_OK
 
@@ -86,7 +87,7 @@ def _instances(args: argparse.Namespace) -> list[Any]:
     return instances
 
 
-def run_predict(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+def predict_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.client import grpc_predict, rest_predict
 
     call = grpc_predict if args.grpc else rest_predict
@@ -95,16 +96,11 @@ def run_predict(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def run_local(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    import threading
-
-    from dlpipe import log
-    from dlpipe.cli import layout_of
-    from dlpipe.layout import check_name
+def serve_local_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.local import LocalServer
     from dlpipe.serving.repository import Repository
 
-    repository = Repository(layout_of(cfg), check_name("model", args.model_name))
+    repository = Repository(Layout.from_config(cfg), check_name("model", args.model_name))
     server = LocalServer(repository, args.port, args.grpc_port, args.poll).start()
     grpc = f", gRPC on 127.0.0.1:{server.grpc_port}" if server.grpc_port else ""
     log.get("serve-local").info("serving %s (versions %s) on http://127.0.0.1:%d%s", args.model_name,
@@ -116,7 +112,7 @@ def run_local(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def run_ready(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+def serving_ready_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.ready import serve
 
     wanted = {}

@@ -1,0 +1,95 @@
+"""``dlpipe evaluate`` and ``dlpipe blessing show``. The work is in :mod:`dlpipe.evaluate.stage`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from dlpipe.commands.flags import add_common, config_flag
+from dlpipe.errors import EXIT_NOT_BLESSED, EXIT_OK, DlpipeError
+from dlpipe.layout import Layout, check_name
+from dlpipe.waiting import wait_until
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "evaluate",
+        help="score a run's export, bless it against thresholds and the served model, publish it",
+        description="Exit codes: 0 blessed (and published), 3 evaluated but not blessed, 1 failure, 2 usage.",
+    )
+    flag = config_flag
+    flag(parser, "--run-id", key="run_id", metavar="ID", help="the training run to evaluate")
+    flag(parser, "--model-name", key="evaluate.model_name", metavar="NAME", help="publish as models/NAME/<version>/")
+    flag(parser, "--dataset", key="evaluate.dataset", metavar="NAME[@VERSION]", help="default: the run's own")
+    flag(parser, "--split", key="evaluate.split", metavar="SPLIT", help="the split to score")
+    flag(parser, "--threshold", key="evaluate.thresholds", action="append", metavar="METRIC>=VALUE",
+         help="absolute check (repeatable)")  # fmt: skip
+    flag(parser, "--change-threshold", key="evaluate.change_thresholds", action="append", metavar="METRIC>=DELTA",
+         help="check of candidate minus the published baseline (repeatable)")  # fmt: skip
+    flag(parser, "--bless-without-thresholds", key="evaluate.bless_without_thresholds", action="store_true",
+         help="bless when no threshold is given")  # fmt: skip
+    flag(parser, "--publish", key="evaluate.publish", action=argparse.BooleanOptionalAction,
+         help="publish when blessed (default) or not")  # fmt: skip
+    flag(parser, "--keep", key="evaluate.keep", metavar="N", help="published versions to keep")
+    parser.add_argument("--pending", action="store_true", help="evaluate every finished run that has no evaluation yet")
+    add_common(parser)
+    parser.set_defaults(handler=evaluate_command)
+
+    show = sub.add_parser("blessing", help="show a run's blessing decision (what the evaluate chart's helm test runs)")
+    show.add_argument("action", choices=["show"])
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the evaluation")
+    show.add_argument("--require-blessed", action="store_true", help="exit 3 unless the run was blessed")
+    add_common(show)
+    show.set_defaults(handler=blessing_show_command)
+
+
+def blessing_show_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    path = Layout.from_config(cfg).run_paths(check_name("run id", args.run_id)).evaluation.blessing
+    wait_until(path.is_file, args.wait)
+    try:
+        decision = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DlpipeError(f"run {args.run_id} has not been evaluated ({path} is missing)") from None
+    except json.JSONDecodeError:
+        raise DlpipeError(f"{path} is not valid JSON") from None
+    verdict = "blessed" if decision["blessed"] else "not blessed"
+    print(f"{args.run_id}: {verdict} ({decision['reason']})")
+    for check in decision["checks"]:
+        base = "" if check["baseline"] is None else f" (baseline {check['baseline']:.4f})"
+        result = "pass" if check["passed"] else "FAIL"
+        rule = f"{check['op']} {check['threshold']}"
+        print(f"  {check['kind']} {check['metric']} {check['value']:.4f}{base} {rule}: {result}")
+    return EXIT_NOT_BLESSED if args.require_blessed and not decision["blessed"] else EXIT_OK
+
+
+def evaluate_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.evaluate.stage import Options, pending_runs, run_stage  # TensorFlow: only when evaluating
+
+    layout = Layout.from_config(cfg)
+    if not args.pending:
+        runs = [None]
+    else:
+        runs = pending_runs(layout)
+        if not runs:
+            print("no finished runs waiting for an evaluation")
+    codes = []
+    for run_id in runs:
+        opts = Options.from_config(cfg, run_id)
+        result = run_stage(opts, layout, cfg)
+        print(describe(opts, result))
+        codes.append(EXIT_OK if result.blessed else EXIT_NOT_BLESSED)
+    return max(codes, default=EXIT_OK)
+
+
+def describe(opts: Any, result: Any) -> str:
+    """The decision, the report, and what to roll out (also `dlpipe run`'s summary)."""
+    verdict = "blessed" if result.blessed else "NOT blessed"
+    lines = [f"run {opts.run_id}: {verdict} ({result.reason}); report: {result.evaluation.report}"]
+    if result.version is not None:
+        how = "already published as" if result.already_published else "published as"
+        lines.append(f"{how} {opts.model_name} version {result.version}")
+        upgrade = "helm upgrade <serving-release> dlpipe/dlpipe-serving --reuse-values"
+        lines.append(f"roll it out: {upgrade} --set model.version={result.version}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""``dlpipe train`` and ``dlpipe export verify``. The work is in :mod:`dlpipe.train.stage`."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from dlpipe.commands.flags import add_common, config_flag
+from dlpipe.errors import EXIT_OK, DlpipeError
+from dlpipe.export import verify_export
+from dlpipe.layout import Layout, check_name
+from dlpipe.train.options import Options
+from dlpipe.waiting import wait_until
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="train a model on a dataset and export it for serving",
+        description="Train on datasets/<NAME>/<VERSION>/ (checkpoints, history, TensorBoard logs in runs/<RUN_ID>/) "
+        "and export a SavedModel with a serving signature, warm-up requests and lineage to runs/<RUN_ID>/export/.",
+    )
+    flag = config_flag
+    flag(parser, "--dataset", key="train.dataset", metavar="NAME[@VERSION]", help="dataset (default version: latest)")
+    flag(parser, "--model", key="train.model", metavar="MODEL", help="mlp, cnn, resnet50, text-bigru or pkg.mod:fn")
+    flag(parser, "--model-path", key="train.model_path", metavar="DIR", help="import path for a user model")
+    flag(parser, "--run-id", key="run_id", metavar="ID", help="run to create or resume (default: generated)")
+    flag(parser, "--epochs", key="train.epochs", metavar="N", help="epochs")
+    flag(parser, "--max-steps", key="train.max_steps", metavar="N", help="total steps; overrides --epochs")
+    flag(parser, "--batch-size", key="train.batch_size", metavar="N", help="global batch size")
+    flag(parser, "--learning-rate", key="train.learning_rate", metavar="LR", help="learning rate")
+    flag(parser, "--optimizer", key="train.optimizer", help="optimizer")
+    flag(parser, "--save-steps", key="train.save_steps", metavar="N", help="steps between checkpoints")
+    flag(parser, "--seed", key="train.seed", metavar="N", help="seed of initialisation and shuffling")
+    flag(parser, "--mixed-precision", key="train.mixed_precision", help="float16 compute; auto: on GPUs")
+    flag(parser, "--image-size", key="train.image_size", metavar="PX", help="resize images to PX x PX")
+    flag(parser, "--strategy", key="train.strategy", help="distribution strategy")
+    flag(parser, "--upload", key="train.upload", metavar="S3_URI", help="also upload runs/<ID>/ to S3_URI/<ID>/")
+    add_common(parser)
+    parser.set_defaults(handler=train_command)
+
+    export = sub.add_parser("export", help="check a run's export the way TF Serving will use it")
+    export.add_argument("action", choices=["verify"])
+    export.add_argument("run_id", metavar="RUN_ID")
+    export.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the export")
+    add_common(export)
+    export.set_defaults(handler=export_verify_command)
+
+
+def export_verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    export = Layout.from_config(cfg).run_paths(check_name("run id", args.run_id)).export
+    if not wait_until(export.is_complete, args.wait):
+        raise DlpipeError(f"run {args.run_id} has no export at {export.dir}", "is its training Job finished?")
+    print(f"{args.run_id}: ok, {verify_export(export)}")
+    return EXIT_OK
+
+
+def train_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.train.stage import run_stage  # TensorFlow: only when training
+
+    opts = Options.from_config(cfg)
+    if not cfg.get("run_id"):
+        print(f"run id: {opts.run_id}")
+    print(describe(run_stage(opts, Layout.from_config(cfg), cfg)))
+    return EXIT_OK
+
+
+def describe(result: Any) -> str:
+    """What training did, in a line or two (also `dlpipe run`'s summary)."""
+    if result.already_done:
+        return f"run {result.run_id} is already finished: {result.export.dir}"
+    last = result.history[-1] if result.history else {}
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in last.items() if k.endswith(("loss", "accuracy")))
+    return f"run {result.run_id}: {result.steps} steps{'; ' + summary if summary else ''}\nexport: {result.export.dir}"

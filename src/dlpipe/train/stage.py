@@ -1,0 +1,48 @@
+"""The train stage's entry point: train (or resume) a run, export it, upload it if asked."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlpipe import log, s3
+from dlpipe.layout import SAVED_MODEL, ExportPaths, Layout
+from dlpipe.stage import recorded
+from dlpipe.train.options import Options
+from dlpipe.train.trainer import Trainer
+
+logger = log.get("train")
+
+
+@dataclass
+class Result:
+    run_id: str
+    export: ExportPaths
+    steps: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    already_done: bool = False
+
+
+def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
+    """Events go to ``runs/<id>/events.jsonl``: started, epoch, progress, then finished or failed."""
+    run = layout.run_paths(opts.run_id)
+    with recorded("train", config, run.events, opts.run_id) as events:
+        trainer = Trainer(opts, layout, config, events)
+        trainer.prepare()
+        if run.export.is_complete():
+            history = json.loads(run.history.read_text()) if run.history.exists() else []
+            result = Result(opts.run_id, run.export, history[-1]["step"] if history else 0, history, True)
+        else:
+            events.emit("started", dataset=f"{opts.dataset}@{trainer.version}", model=opts.model,
+                        workers=trainer.placement.workers, precision=trainer.precision)  # fmt: skip
+            trainer.build()
+            history = trainer.fit()
+            export = trainer.export(history)
+            if opts.upload and trainer.placement.is_chief:
+                target = f"{opts.upload.rstrip('/')}/{opts.run_id}"
+                logger.info("uploading %s to %s", run.dir, target)
+                s3.upload_tree(s3.client(config["s3"]), run.dir, target, last=SAVED_MODEL)
+            result = Result(opts.run_id, export, int(trainer.step.numpy()), history)
+        events.emit("finished", steps=result.steps, export=str(result.export.dir), already_done=result.already_done)
+    return result
