@@ -27,8 +27,8 @@ def plain(root: Path, payload: bytes) -> None:
 
 
 def published(root: Path, payload: bytes) -> None:
-    with Layout(root).publish_model("bench") as (_version, staged):
-        _fill(staged, payload)
+    with Layout(root).publish_model("bench") as publication:
+        _fill(publication.dir, payload)
 
 
 def main() -> None:

@@ -1,13 +1,22 @@
-"""Crash-safe file system writes: temporary sibling, fsync, rename.
+"""Crash-safe file system writes: hidden staging sibling, fsync, one rename.
 
 A reader of the shared volume sees a file or directory whole or not at all,
-even when the writer is killed half-way. Temporary siblings start with ``.tmp-``
-so listings of the volume skip them.
+even when the writer is killed at any instant. Staging siblings start with
+``.tmp-`` so listings of the volume skip them; :func:`remove_stale` clears the
+leftovers of killed writers once they are older than a grace period.
+
+Why one rename is enough: ``rename(2)`` of a directory onto a name that does
+not exist (or is an empty directory) is atomic on local file systems and on
+NFS/EFS, where the server performs RENAME as one operation. We do not use
+``renameat2(RENAME_NOREPLACE)``: the Linux NFS client does not support it, and
+versions need no such guard because each number is claimed once (see
+:mod:`dlpipe.versions`). Every durable step reports to :mod:`dlpipe.failpoints`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import time
@@ -15,11 +24,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from dlpipe.failpoints import step
+
 TMP_PREFIX = ".tmp-"
+GRACE_S = 3600.0  # a leftover younger than this may belong to a writer still running on another node
 
 
 def fsync_dir(path: Path) -> None:
     """Persist a directory's entries (creations and renames inside it)."""
+    step("fsync", path)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -27,15 +40,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def fsync_file(path: Path) -> None:
+    step("fsync", path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_tree(root: Path) -> None:
-    """fsync every file and directory below ``root`` (and ``root`` itself)."""
-    for dirpath, _dirnames, filenames in os.walk(root):
-        for name in filenames:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+    """fsync every file and directory below ``root`` (and ``root`` itself), deepest first."""
+    for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
+        for name in sorted(filenames):
+            fsync_file(Path(dirpath, name))
         fsync_dir(Path(dirpath))
 
 
@@ -44,16 +62,23 @@ def temp_sibling(final: Path) -> Path:
     return final.parent / f"{TMP_PREFIX}{final.name}-{uuid.uuid4().hex[:12]}"
 
 
+def rename(source: Path, target: Path) -> None:
+    step("rename", target)
+    os.rename(source, target)
+
+
 def write_bytes(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(path)
     try:
+        step("write", tmp)
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
+            step("fsync", tmp)
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        rename(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -66,13 +91,14 @@ def write_text(path: Path, text: str) -> None:
 
 @contextlib.contextmanager
 def staging_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty temporary sibling of ``final``; remove it if the block fails.
+    """Yield an empty hidden sibling of ``final``; remove it if the block fails.
 
     The caller fills it and hands it to :func:`publish_dir`. A killed process
     leaves only a hidden ``.tmp-*`` directory, which :func:`remove_stale` clears.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(final)
+    step("mkdir", tmp)
     tmp.mkdir()
     try:
         yield tmp
@@ -81,47 +107,70 @@ def staging_dir(final: Path) -> Iterator[Path]:
         raise
 
 
-def publish_dir(staged: Path, final: Path, last: str | None = None) -> None:
-    """Move a filled staging directory to ``final``, with ``last`` moved in last.
+def publish_dir(staged: Path, final: Path, marker: str | None = None) -> None:
+    """Make a filled staging directory visible as ``final`` with one atomic rename.
 
-    ``final`` must not exist (versions are allocated, never overwritten). The
-    file named ``last`` (``saved_model.pb``, ``manifest.json``) is what readers
-    take as "complete": it is held back, the directory is renamed into place,
-    then ``last`` is renamed in, so a reader that sees it sees everything.
+    ``marker`` (``saved_model.pb``, ``manifest.json``) is the file readers take
+    as "complete"; it must already be in ``staged``: a reader that sees
+    ``final`` at all sees it whole. ``final`` must not exist, or be empty.
     """
-    if final.exists():
-        raise FileExistsError(f"{final} already exists")
+    if marker is not None and not (staged / marker).is_file():
+        raise FileNotFoundError(f"{staged / marker} is missing; it is the file that marks {final} complete")
     fsync_tree(staged)
-    held: Path | None = None
-    if last is not None:
-        if not (staged / last).is_file():
-            raise FileNotFoundError(f"{staged / last} is missing; it is the file that marks {final} complete")
-        held = temp_sibling(final.parent / last)
-        os.rename(staged / last, held)
-    os.rename(staged, final)
-    if held is not None:
-        os.rename(held, final / last)
-        fsync_dir(final)
+    try:
+        rename(staged, final)
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(f"{final} already exists") from None
+        raise
     fsync_dir(final.parent)
 
 
-def remove_stale(parent: Path, older_than_s: float = 3600.0) -> list[Path]:
-    """Delete ``.tmp-*`` leftovers of killed writers older than ``older_than_s``.
+def replace_dir(staged: Path, final: Path) -> None:
+    """Publish ``staged`` as ``final``, which may exist: the old one is hidden first, then removed.
 
-    The age guard keeps a writer that is still running on another node safe.
+    Between the two renames ``final`` is absent, never half old and half new.
+    """
+    if final.exists():
+        hidden = temp_sibling(final)
+        rename(final, hidden)
+        publish_dir(staged, final)
+        shutil.rmtree(hidden, ignore_errors=True)
+    else:
+        publish_dir(staged, final)
+
+
+def hide_and_remove(path: Path) -> None:
+    """Delete a directory so that readers see it vanish at once (renamed away first), never half-deleted."""
+    hidden = temp_sibling(path)
+    rename(path, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
+def remove_stale(parent: Path, older_than_s: float = GRACE_S, marker: str | None = None) -> list[Path]:
+    """Delete leftovers of killed writers in ``parent`` that are older than ``older_than_s``.
+
+    Leftovers are hidden ``.tmp-*`` entries and, with ``marker``, numbered
+    directories without that file (older releases published in two renames, and
+    TF Serving would try to load such a directory). The age guard keeps a writer
+    still running on another node safe. Returns what was removed.
     """
     removed: list[Path] = []
     if not parent.is_dir():
         return removed
     cutoff = time.time() - older_than_s
     for entry in parent.iterdir():
-        if not entry.name.startswith(TMP_PREFIX):
+        incomplete = marker is not None and entry.name.isdigit() and not (entry / marker).is_file()
+        if not (entry.name.startswith(TMP_PREFIX) or incomplete):
             continue
         try:
             if entry.lstat().st_mtime > cutoff:
                 continue
             if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
+                if incomplete:
+                    hide_and_remove(entry)
+                else:
+                    shutil.rmtree(entry)
             else:
                 entry.unlink()
             removed.append(entry)

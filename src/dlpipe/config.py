@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from dlpipe import failpoints
 from dlpipe.errors import ConfigError
 from dlpipe.schemas import field_name, load_schema, validation_errors
 from dlpipe.secrets import Secret, redact
@@ -130,7 +131,7 @@ def _from_environment(environ: Mapping[str, str], schema: dict[str, Any]) -> dic
     known = _env_keys(schema, schema)
     layer: dict[str, Any] = {}
     for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+        if not name.startswith(ENV_PREFIX) or name in (ENV_CONFIG_FILE, failpoints.ENV_LOG, failpoints.ENV_KILL):
             continue
         base = name.removesuffix(FILE_SUFFIX) if name.endswith(FILE_SUFFIX) and name not in known else name
         if base not in known:

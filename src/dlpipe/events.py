@@ -95,6 +95,7 @@ class EventSink:
         self.undelivered = 0
         self.dropped = 0
         self._seq = 0
+        self._held: list[str] = []  # lines waiting for a path (see attach)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._close_by = float("inf")
@@ -126,10 +127,9 @@ class EventSink:
                 "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                 **data,
             }
+            self._held.append(json.dumps(event, sort_keys=True) + "\n")
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(event, sort_keys=True) + "\n")
+                self._write_held()
         if self._thread is not None:
             try:
                 self._queue.put_nowait(event)
@@ -139,6 +139,19 @@ class EventSink:
                 self.dropped += 1
                 self.undelivered += len(self.endpoints)
         return event
+
+    def attach(self, path: Path) -> None:
+        """Write to ``path`` from now on, the events held so far first (a sink made without a path holds them)."""
+        with self._lock:
+            self.path = path
+            self._write_held()
+
+    def _write_held(self) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.writelines(self._held)
+        self._held.clear()
 
     def _deliver_all(self) -> None:
         while (event := self._queue.get()) is not _STOP:

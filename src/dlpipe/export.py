@@ -17,6 +17,7 @@ from typing import Any
 
 from dlpipe import atomic
 from dlpipe.errors import DlpipeError
+from dlpipe.failpoints import step
 from dlpipe.layout import ExportPaths
 
 SIGNATURE = "serving_default"
@@ -33,6 +34,7 @@ def write_warmup_requests(paths: ExportPaths, inputs: dict[str, Any], model_name
         request.inputs[name].CopyFrom(tf.make_tensor_proto(values))
     log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
     paths.warmup.parent.mkdir(parents=True, exist_ok=True)
+    step("write", paths.warmup)
     with tf.io.TFRecordWriter(str(paths.warmup)) as writer:
         writer.write(log.SerializeToString())
 

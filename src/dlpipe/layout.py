@@ -11,6 +11,7 @@ generated ``dlpipe-common/templates/_layout.tpl``::
     runs/<run-id>/evaluation/                metrics.json, blessing.json, report.html (EvaluationPaths)
     models/<model>/<version>/                what TensorFlow Serving loads (ExportPaths); only publish writes here
     .cache/ .probe/ .versions/ .tmp-*        hidden: scratch, health checks, version claims, staging
+    .events/refused.jsonl                    events of stages that failed before they produced anything
 
 Stages ask it for paths and use :meth:`Layout.publish_dataset` /
 :meth:`Layout.publish_model` to make outputs appear whole or not at all.
@@ -180,6 +181,21 @@ class RunPaths:
         return self.dir / f".worker-{index}"
 
 
+@dataclass
+class Publication:
+    """A version being built in ``dir``, a hidden staging directory; see :meth:`Layout.publish_dataset`."""
+
+    parent: Path
+    dir: Path
+    version: int | None = None
+
+    def claim(self) -> int:
+        """The version number this publication will have (claimed once, never reused)."""
+        if self.version is None:
+            self.version = allocate_version(self.parent)
+        return self.version
+
+
 @dataclass(frozen=True)
 class Layout:
     root: Path
@@ -263,29 +279,44 @@ class Layout:
 
     # -- atomic publishing ------------------------------------------------
     @contextlib.contextmanager
-    def publish_dataset(self, dataset: str) -> Iterator[tuple[int, Path]]:
-        """Yield ``(version, staging_dir)``; on success the dataset version appears whole.
+    def publish_dataset(self, dataset: str) -> Iterator[Publication]:
+        """Build a dataset version in hidden staging; on success it appears whole, with one rename.
 
-        The caller writes shards and ``manifest.json`` into the staging
-        directory. If the block raises or the process dies, no version appears.
+        The caller writes the shards into ``publication.dir``, then claims the
+        version number (``publication.claim()``) for the ``manifest.json`` it
+        writes last. If the block raises or the process dies, nothing appears:
+        not the version, and for a first ingest not even ``datasets/<name>/``.
         """
-        with self._publish(self.dataset_dir(dataset), MANIFEST) as staged:
-            yield staged
+        with self._publish(self.dataset_dir(dataset), MANIFEST) as publication:
+            yield publication
 
     @contextlib.contextmanager
-    def publish_model(self, model: str) -> Iterator[tuple[int, Path]]:
-        """Like :meth:`publish_dataset`, for a SavedModel; ``saved_model.pb`` goes in last."""
-        with self._publish(self.model_dir(model), SAVED_MODEL) as staged:
-            yield staged
+    def publish_model(self, model: str) -> Iterator[Publication]:
+        """Like :meth:`publish_dataset`, for a SavedModel (``saved_model.pb`` marks it complete)."""
+        with self._publish(self.model_dir(model), SAVED_MODEL) as publication:
+            yield publication
 
     @contextlib.contextmanager
-    def _publish(self, parent: Path, last: str) -> Iterator[tuple[int, Path]]:
-        atomic.remove_stale(parent)
-        version = allocate_version(parent)
-        final = parent / str(version)
-        with atomic.staging_dir(final) as staged:
-            yield version, staged
-            atomic.publish_dir(staged, final, last=last)
+    def _publish(self, parent: Path, marker: str) -> Iterator[Publication]:
+        atomic.remove_stale(parent.parent)  # staging siblings of killed publishes
+        atomic.remove_stale(parent, marker=marker)
+        with atomic.staging_dir(parent) as staged:
+            publication = Publication(parent, staged)
+            yield publication
+            atomic.publish_dir(staged, parent / str(publication.claim()), marker=marker)
+
+    def recover(self, older_than_s: float = atomic.GRACE_S) -> list[Path]:
+        """Remove what killed writers left anywhere on the volume (older than the grace period)."""
+        removed = []
+        for top, marker in ((self.datasets_dir, MANIFEST), (self.models_dir, SAVED_MODEL)):
+            removed += atomic.remove_stale(top, older_than_s)
+            for entry in _visible_dirs(top):
+                removed += atomic.remove_stale(entry, older_than_s, marker=marker)
+        removed += atomic.remove_stale(self.runs_dir, older_than_s)
+        for run_id in self.run_ids():
+            removed += atomic.remove_stale(self.run_paths(run_id).dir, older_than_s)
+        removed += atomic.remove_stale(self.cache_dir("work"), older_than_s)
+        return removed
 
     def cache_dir(self, *parts: str) -> Path:
         """Scratch space on the volume (downloads that survive a killed pod, unpacked archives)."""
@@ -294,6 +325,10 @@ class Layout:
     def dataset_events(self, dataset: str) -> Path:
         """Where ingest records its events when it belongs to no run."""
         return self.dataset_dir(dataset) / EVENTS
+
+    def refused_events(self) -> Path:
+        """Events of stage runs that failed or were refused before they produced anything (hidden: not output)."""
+        return self.root / ".events" / "refused.jsonl"
 
     def probe_path(self, name: str) -> Path:
         """Scratch file for volume health checks; hidden, so no stage ever lists it."""

@@ -2,7 +2,7 @@
 parallel downloads verified by size, uploads, and errors a user can act on.
 
 Settings come from the ``s3`` configuration section. For users of older
-scripts (reference 000), the lower-case variables ``endpoint_url``,
+scripts that export them (as many MinIO tutorials do), the lower-case variables ``endpoint_url``,
 ``aws_access_key_id``, ``aws_secret_access_key``, ``aws_session_token``,
 ``region_name`` and ``signature_version`` are accepted as fallbacks. Without
 explicit keys, boto3's own chain applies (``AWS_*`` variables, web identity,

@@ -13,6 +13,8 @@ import os
 import re
 from pathlib import Path
 
+from dlpipe.failpoints import step
+
 RESERVATIONS = ".versions"
 _VERSION = re.compile(r"[1-9][0-9]*")
 
@@ -36,6 +38,7 @@ def allocate_version(parent: Path) -> int:
     candidate = max(_highest(reservations), _highest(parent)) + 1
     while True:
         try:
+            step("mkdir", reservations / str(candidate))
             os.mkdir(reservations / str(candidate))
             return candidate
         except FileExistsError:

@@ -95,7 +95,7 @@ def test_endpoint_down(tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixtur
 
 
 def test_reference_000_lower_case_variables(tmp_path: Path, bucket, moto_url: str, monkeypatch) -> None:
-    """endpoint_url / aws_access_key_id / … as reference 000's scripts export them."""
+    """endpoint_url / aws_access_key_id / … as older MinIO scripts export them."""
     source = make_npz(tmp_path / "d.npz", rows=40)
     bucket.upload_file(str(source), bucket.bucket, "d.npz")
     for name in ("DLPIPE_S3__ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -1,4 +1,4 @@
-"""The demo page over a served text model (reference 002: type a review, see the prediction)."""
+"""The demo page over a served text model (type a review, see the prediction)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ def image_bytes(color: tuple[int, int, int], fmt: str) -> bytes:
 
 
 def make_image_folders(root: Path, per_class: int = 6) -> Path:
-    """cats/ and dogs/ of JPEG and PNG files, one corrupt JPEG and one non-image (as in reference 000)."""
+    """cats/ and dogs/ of JPEG and PNG files, one corrupt JPEG and one non-image, as real downloads have."""
     for index, name in enumerate(("Cat", "Dog")):
         folder = root / "PetImages" / name
         folder.mkdir(parents=True)

@@ -20,9 +20,9 @@ def find_published(layout: Layout, model: str, run_id: str) -> int | None:
 
 def publish(layout: Layout, model: str, export: ExportPaths) -> int:
     """Copy the export into the next version; TF Serving sees it only once saved_model.pb is in."""
-    with layout.publish_model(model) as (version, staged):
-        shutil.copytree(export.dir, staged, dirs_exist_ok=True)
-    return version
+    with layout.publish_model(model) as publication:
+        shutil.copytree(export.dir, publication.dir, dirs_exist_ok=True)
+    return publication.claim()
 
 
 def retain(layout: Layout, model: str, keep: int, protect: set[int]) -> list[int]:
@@ -30,10 +30,6 @@ def retain(layout: Layout, model: str, keep: int, protect: set[int]) -> list[int
     versions = layout.model_versions(model)
     doomed = [v for v in versions[:-keep] if v not in protect] if keep > 0 else []
     for version in doomed:
-        directory = layout.model_version_dir(model, version)
-        # Rename first: TF Serving sees the version vanish at once, never half-deleted.
-        hidden = atomic.temp_sibling(directory)
-        directory.rename(hidden)
-        shutil.rmtree(hidden, ignore_errors=True)
+        atomic.hide_and_remove(layout.model_version_dir(model, version))
         logger.info("removed %s version %d (keeping %d)", model, version, keep)
     return doomed

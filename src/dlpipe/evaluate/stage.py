@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,18 +75,14 @@ def _write_evaluation(final: Path, files: dict[str, Any], draw: Callable[[Evalua
         for name, content in files.items():
             (staged / name).write_text(json.dumps(content, indent=2, sort_keys=True) + "\n")
         draw(EvaluationPaths(staged))
-        if final.exists():
-            old = atomic.temp_sibling(final)
-            final.rename(old)
-            atomic.publish_dir(staged, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            atomic.publish_dir(staged, final)
+        atomic.replace_dir(staged, final)
 
 
 def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
     """Events go to ``runs/<id>/events.jsonl``: started, then finished (blessed or not) or failed."""
-    with recorded("evaluate", config, layout.run_paths(opts.run_id).events, opts.run_id) as events:
+    run = layout.run_paths(opts.run_id)
+    with recorded("evaluate", config, run.events, layout.refused_events(), opts.run_id) as events:
+        atomic.remove_stale(run.dir)  # an evaluation killed half-way
         return _evaluate(opts, layout, events)
 
 

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 import io
 import shutil
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from dlpipe import log, s3
+from dlpipe import atomic, log, s3
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
+from dlpipe.failpoints import step
 from dlpipe.ingest import archives, readers, sources
 from dlpipe.layout import MANIFEST, Layout, check_name, shard_name
 from dlpipe.manifest import read_manifest, sha256_file, write_manifest
@@ -158,6 +158,7 @@ class _HashingFile(io.RawIOBase):
 def _write_shard(
     path: Path, items: Sequence[Any], examples: readers.Examples, compressed: bool, progress: Progress
 ) -> dict[str, Any]:
+    step("write", path)
     if examples.encode_block is None:
         written = _write_records(path, items, examples.encode, compressed, progress)
         return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
@@ -228,7 +229,7 @@ def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
     """The ingest stage: its events go to the run's events.jsonl when a run id is set, else the dataset's."""
     run_id = config.get("run_id")
     events_path = layout.run_paths(run_id).events if run_id else layout.dataset_events(opts.dataset)
-    with recorded("ingest", config, events_path, run_id) as events:
+    with recorded("ingest", config, events_path, layout.refused_events(), run_id) as events:
         result = _ingest(opts, layout, config, events)
         events.emit("finished", dataset=result.dataset, version=result.version, up_to_date=result.up_to_date,
                     examples=result.examples, skipped=result.skipped)  # fmt: skip
@@ -251,17 +252,17 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
         sources.remove_cache(source)
         return Result(opts.dataset, version, layout.manifest_path(opts.dataset, version), up_to_date=True)
 
-    work = layout.cache_dir("work", uuid.uuid4().hex[:12])
+    work = atomic.temp_sibling(layout.cache_dir("work", "ingest"))  # hidden: recovery clears it if killed
     try:
         examples = _read(source, path, work, opts)
         splits = assign_splits(examples.items, opts.splits, opts.seed)
         writing = Progress(f"{opts.dataset}: convert", "examples", sum(map(len, splits.values())), interval, events)
-        with layout.publish_dataset(opts.dataset) as (version, staged):
-            split_info = write_splits(staged, splits, examples, opts, writing)
+        with layout.publish_dataset(opts.dataset) as publication:
+            split_info = write_splits(publication.dir, splits, examples, opts, writing)
             writing.close()
             manifest = {
                 "dataset": opts.dataset,
-                "version": version,
+                "version": (version := publication.claim()),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "source": {"uri": opts.source, "fingerprint": source.fingerprint},
                 "format": examples.format,
@@ -272,7 +273,7 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
                 "splits": split_info,
                 "skipped": dict(examples.skipped),
             }
-            write_manifest(staged, manifest)
+            write_manifest(publication.dir, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = Result(

@@ -55,6 +55,6 @@ def write_export(
             return final
         write_warmup_requests(saved, sample, model_name)
         write_lineage(saved, lineage)
-        atomic.publish_dir(saved.dir, final.dir, last=SAVED_MODEL)
+        atomic.publish_dir(saved.dir, final.dir, marker=SAVED_MODEL)
         shutil.rmtree(staged, ignore_errors=True)
     return final

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlpipe import log, s3
-from dlpipe.layout import SAVED_MODEL, ExportPaths, Layout
+from dlpipe import atomic, log, s3
+from dlpipe.layout import SAVED_MODEL, ExportPaths, Layout, RunPaths
 from dlpipe.stage import recorded
 from dlpipe.train.options import Options
 from dlpipe.train.trainer import Trainer
@@ -24,12 +24,22 @@ class Result:
     already_done: bool = False
 
 
+def _recover(run: RunPaths) -> None:
+    """Clear what a killed attempt of this run left: staging leftovers, an export without its marker."""
+    atomic.remove_stale(run.dir)
+    if run.export.dir.exists() and not run.export.is_complete():
+        # Only releases before single-rename publishing left these; ours never do.
+        logger.warning("removing the incomplete export %s (a killed earlier attempt)", run.export.dir)
+        atomic.hide_and_remove(run.export.dir)
+
+
 def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
     """Events go to ``runs/<id>/events.jsonl``: started, epoch, progress, then finished or failed."""
     run = layout.run_paths(opts.run_id)
-    with recorded("train", config, run.events, opts.run_id) as events:
+    with recorded("train", config, run.events, layout.refused_events(), opts.run_id) as events:
         trainer = Trainer(opts, layout, config, events)
         trainer.prepare()
+        _recover(run)
         if run.export.is_complete():
             history = json.loads(run.history.read_text()) if run.history.exists() else []
             result = Result(opts.run_id, run.export, history[-1]["step"] if history else 0, history, True)

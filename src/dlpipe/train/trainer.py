@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dlpipe import __version__, atomic, log, plots
+from dlpipe import __version__, atomic, failpoints, log, plots
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
 from dlpipe.layout import ExportPaths, Layout
@@ -72,6 +72,24 @@ def _check_run_config(path: Path, wanted: dict[str, Any]) -> None:
             )
 
 
+def _write_scalars(writer: Any, entry: dict[str, Any]) -> None:
+    with writer.as_default(step=entry["step"]):
+        for key, value in entry.items():
+            if key not in ("epoch", "step") and value is not None:
+                tf.summary.scalar(key, value)
+    writer.flush()
+
+
+def _rewrite_logs(logs: Path, history: list[dict[str, Any]]) -> None:
+    """TensorBoard's scalars are the history's: rewritten whole on resume, so no step is shown twice or missing."""
+    with atomic.staging_dir(logs) as staged:
+        writer = tf.summary.create_file_writer(str(staged))
+        for entry in history:
+            _write_scalars(writer, entry)
+        writer.close()
+        atomic.replace_dir(staged, logs)
+
+
 class Trainer:
     def __init__(self, opts: Options, layout: Layout, config: dict[str, Any], events: EventSink) -> None:
         self.opts, self.layout, self.config, self.events = opts, layout, config, events
@@ -96,10 +114,6 @@ class Trainer:
             "dlpipe": __version__,
         }
         _check_run_config(self.run.config, self.record)
-        if self.placement.is_chief:
-            atomic.write_text(
-                self.run.config, json.dumps({**self.record, "precision": self.precision}, indent=2) + "\n"
-            )
 
     def build(self) -> None:
         opts = self.opts
@@ -117,7 +131,9 @@ class Trainer:
             self.loss_sum = tf.Variable(0.0, **on_read)
             self.correct = tf.Variable(0.0, **on_read)
             self.seen = tf.Variable(0.0, **on_read)
-        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        # The running sums travel with the checkpoint, so a resumed epoch reports all of its steps.
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step,
+                                         loss_sum=self.loss_sum, correct=self.correct, seen=self.seen)  # fmt: skip
         # Only the chief's checkpoints are real; the others write to scratch space (MWMS needs all to save).
         where = (
             self.run.checkpoints if self.placement.is_chief else self.run.worker_scratch(self.placement.worker_index)
@@ -127,6 +143,11 @@ class Trainer:
             checkpoint.restore(self.checkpoints.latest_checkpoint)
             logger.info("resumed from %s at step %d", self.checkpoints.latest_checkpoint, int(self.step.numpy()))
         self.raw_sample = _raw_sample(self.directory, self.manifest, 4)
+        if self.placement.is_chief:  # the run exists from here on: it passed every check and has a model
+            atomic.write_text(
+                self.run.config, json.dumps({**self.record, "precision": self.precision}, indent=2) + "\n"
+            )
+        self.events.attach(self.run.events)
 
     def _train_step(self) -> Any:
         loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="none")
@@ -174,18 +195,24 @@ class Trainer:
         return {"val_loss": loss / total, "val_accuracy": correct / total} if total else {}
 
     def fit(self) -> list[dict[str, Any]]:
+        """Train to the total step count; checkpoint, history and TensorBoard agree after a kill at any instant.
+
+        At an epoch's end the checkpoint (which holds the epoch's running sums)
+        is saved first, then the history entry is committed, then TensorBoard.
+        A resumed run keeps the history up to its checkpoint, redoes an epoch's
+        entry the kill cut off, and rewrites TensorBoard's logs from the history.
+        """
         opts = self.opts
         examples = self.manifest["splits"]["train"]["examples"]
         steps_per_epoch = max(1, examples // opts.batch_size)
         total = opts.max_steps or opts.epochs * steps_per_epoch
-        history_path = self.run.history
-        history = json.loads(history_path.read_text()) if history_path.exists() else []
+        done = int(self.step.numpy())
+        history = self._resume_history(done, steps_per_epoch, total)
         train_ds = data.dataset(self.directory, self.manifest, "train", opts.batch_size, training=True, seed=opts.seed,
                                 image_size=opts.image_size, shuffle_buffer=opts.shuffle_buffer)  # fmt: skip
         iterator = iter(self.placement.strategy.experimental_distribute_dataset(train_ds))
         step_fn = self._train_step()
         writer = tf.summary.create_file_writer(str(self.run.logs)) if self.placement.is_chief else None
-        done = int(self.step.numpy())
         progress = Progress("train", "steps", total, self.config["progress_interval"], self.events,
                             status=self._status, done=done)  # fmt: skip
         epoch_started = time.monotonic()
@@ -194,32 +221,51 @@ class Trainer:
             done += 1
             progress.advance()
             at_epoch_end = done % steps_per_epoch == 0 or done == total
+            if at_epoch_end:
+                entry = self._epoch_entry(done, steps_per_epoch, time.monotonic() - epoch_started)
             if done % opts.save_steps == 0 or at_epoch_end:
                 self.checkpoints.save(checkpoint_number=done)
+                failpoints.step("checkpoint", self.checkpoints.latest_checkpoint)
             if at_epoch_end:
-                seen = float(self.seen.numpy()) or 1.0
-                entry = {
-                    "epoch": math.ceil(done / steps_per_epoch),
-                    "step": done,
-                    "loss": float(self.loss_sum.numpy()) / seen,
-                    "accuracy": float(self.correct.numpy()) / seen,
-                    "examples_per_second": seen / max(time.monotonic() - epoch_started, 1e-9),
-                    **self._evaluate(),
-                }
-                for variable in (self.loss_sum, self.correct, self.seen):
-                    variable.assign(0.0)
+                self._commit_epoch(history, entry, writer)
                 epoch_started = time.monotonic()
-                history.append(entry)
-                self.events.emit("epoch", **entry)
-                if writer is not None:
-                    with writer.as_default(step=done):
-                        for key, value in entry.items():
-                            if key not in ("epoch", "step"):
-                                tf.summary.scalar(key, value)
-                    writer.flush()
-                if self.placement.is_chief:
-                    atomic.write_text(history_path, json.dumps(history, indent=2) + "\n")
         progress.close()
+        return history
+
+    def _epoch_entry(self, done: int, steps_per_epoch: int, seconds: float | None) -> dict[str, Any]:
+        seen = float(self.seen.numpy()) or 1.0
+        return {
+            "epoch": math.ceil(done / steps_per_epoch),
+            "step": done,
+            "loss": float(self.loss_sum.numpy()) / seen,
+            "accuracy": float(self.correct.numpy()) / seen,
+            "examples_per_second": None if seconds is None else seen / max(seconds, 1e-9),
+            **self._evaluate(),
+        }
+
+    def _commit_epoch(self, history: list[dict[str, Any]], entry: dict[str, Any], writer: Any) -> None:
+        history.append(entry)
+        if self.placement.is_chief:
+            atomic.write_text(self.run.history, json.dumps(history, indent=2) + "\n")
+        self.events.emit("epoch", **entry)
+        if writer is not None:
+            _write_scalars(writer, entry)
+        for variable in (self.loss_sum, self.correct, self.seen):
+            variable.assign(0.0)
+
+    def _resume_history(self, done: int, steps_per_epoch: int, total: int) -> list[dict[str, Any]]:
+        """The history as of the restored checkpoint, the entry of an epoch it ended included."""
+        history = json.loads(self.run.history.read_text()) if self.run.history.exists() else []
+        history = [entry for entry in history if entry["step"] <= done]
+        if done == 0 or not self.placement.is_chief:
+            return history
+        if (done % steps_per_epoch == 0 or done == total) and (not history or history[-1]["step"] != done):
+            logger.info("redoing the history entry of step %d (the run was stopped before it was written)", done)
+            self._commit_epoch(history, self._epoch_entry(done, steps_per_epoch, None), None)
+        elif done % steps_per_epoch == 0 or done == total:
+            for variable in (self.loss_sum, self.correct, self.seen):
+                variable.assign(0.0)  # the checkpoint holds the finished epoch's sums
+        _rewrite_logs(self.run.logs, history)
         return history
 
     def _status(self, steps_per_second: float) -> str:
