@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import tarfile
-import time
 import zipfile
 from pathlib import Path
 
@@ -266,30 +261,15 @@ def test_failure_half_way_leaves_nothing_and_the_next_run_succeeds(tmp_path: Pat
 
     monkeypatch.setattr(pipeline, "_write_shard", flaky)
     assert ingest(tmp_path, source, "d", "--workers", "1") == 1
-    assert Layout(tmp_path).dataset_versions("d") == []
+    layout = Layout(tmp_path)
+    assert not layout.dataset_dir("d").exists(), "a failed first ingest leaves nothing that looks like a dataset"
+    assert [p.name for p in layout.datasets_dir.iterdir()] == []
+    failed = [json.loads(line) for line in layout.refused_events().read_text().splitlines()]
+    assert failed[-1]["type"] == "failed" and failed[-1]["stage"] == "ingest"
+    assert "No space left on device" in failed[-1]["error"]
     monkeypatch.setattr(pipeline, "_write_shard", real)
     assert ingest(tmp_path, source, "d") == 0
-    assert Layout(tmp_path).dataset_versions("d") == [2]
-
-
-def test_killed_ingest_leaves_nothing_visible(tmp_path: Path) -> None:
-    source = make_csv(tmp_path / "big.csv", rows=100_000)  # string columns: the per-example path, slow enough
-    root = tmp_path / "vol"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DLPIPE_")}
-    cmd = [sys.executable, "-m", "dlpipe", "ingest", "--source", str(source), "--dataset", "big", "--root", str(root)]
-    cmd += ["--label", "species"]
-    child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    parent = root / "datasets" / "big"
-    deadline = time.monotonic() + 120
-    while not (parent.is_dir() and any(p.name.startswith(".tmp-") for p in parent.iterdir())):
-        assert child.poll() is None, "ingest ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)  # half-way through writing shards
-    child.wait()
-    assert Layout(root).dataset_versions("big") == []
-    assert ingest(root, source, "big", "--label", "species") == 0
-    assert Layout(root).dataset_versions("big") == [2]
+    assert layout.dataset_versions("d") == [1], "no number was claimed by the failed attempt"
 
 
 @pytest.mark.parametrize(

@@ -117,10 +117,15 @@ def test_bad_training_input_is_one_line(volume: Path, capsys: pytest.CaptureFixt
         (["--dataset", "digits", "--model", "transformer"], "train.model: 'transformer'"),
         (["--dataset", "digits", "--batch-size", "0"], "train.batch_size: 0 is less than the minimum of 1"),
     ]
+    runs_before = set(Layout(volume).run_ids())
     for args, message in cases:
         code = run_cli(*base, *args)
         err = capsys.readouterr().err.strip().splitlines()
         assert code in (1, 2) and len(err) == 1 and message in err[0], (args, err)
+    assert set(Layout(volume).run_ids()) == runs_before, "a refused run leaves no runs/<id>/ (and its id stays free)"
+    refused = [json.loads(line) for line in Layout(volume).refused_events().read_text().splitlines()]
+    assert any(e["type"] == "failed" and "needs one text feature" in e["error"] for e in refused)
+    assert run_cli(*base, "--dataset", "digits", "--run-id", "wrong-model") == 0, "the id is still free"
 
 
 def test_a_run_id_cannot_be_reused_with_other_settings(volume: Path, capsys: pytest.CaptureFixture) -> None:

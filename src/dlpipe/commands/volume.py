@@ -1,4 +1,4 @@
-"""``dlpipe volume init|check``: what the storage chart's prepare Job and helm test run."""
+"""``dlpipe volume init|check``: what the storage chart's prepare Job and helm test run (check also recovers)."""
 
 from __future__ import annotations
 
@@ -29,5 +29,7 @@ def volume_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
             logger.info("ready: %s", path)
     else:
         check_volume(layout)
+        for path in layout.recover():
+            logger.info("removed a killed writer's leftover: %s", path)
         logger.info("ok: %s is writable and reads back what was written", layout.root)
     return EXIT_OK

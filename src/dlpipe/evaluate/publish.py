@@ -6,6 +6,7 @@ import shutil
 
 from dlpipe import atomic, log
 from dlpipe.export import lineage_run_id
+from dlpipe.failpoints import step
 from dlpipe.layout import ExportPaths, Layout
 
 logger = log.get("publish")
@@ -18,10 +19,15 @@ def find_published(layout: Layout, model: str, run_id: str) -> int | None:
     return None
 
 
+def _copy(source: str, target: str) -> str:
+    step("write", target)
+    return shutil.copy2(source, target)
+
+
 def publish(layout: Layout, model: str, export: ExportPaths) -> int:
     """Copy the export into the next version; TF Serving sees it only once saved_model.pb is in."""
     with layout.publish_model(model) as publication:
-        shutil.copytree(export.dir, publication.dir, dirs_exist_ok=True)
+        shutil.copytree(export.dir, publication.dir, dirs_exist_ok=True, copy_function=_copy)
     return publication.claim()
 
 
