@@ -155,3 +155,16 @@ def test_callback_headers_resolve_references_and_stay_redacted(tmp_path: Path) -
     assert "env-token" not in dump(config) and "file-token" not in dump(config)
     with pytest.raises(ConfigError, match=r"Authorization: environment variable HOOK_TOKEN is not set"):
         load_config(config_file=path, environ={})
+
+
+def test_a_variable_a_secret_reference_names_is_not_an_unknown_setting(tmp_path: Path) -> None:
+    """The README's callback example: ``{fromEnv: DLPIPE_HOOK_TOKEN}`` is a reference, not a setting."""
+    endpoint = "{type: event, endpoint: https://h/e, headers: {Authorization: {fromEnv: DLPIPE_HOOK_TOKEN}}}"
+    path = _yaml(tmp_path, f"events:\n  endpoints:\n    - {endpoint}\n")
+    config = load_config(config_file=path, environ={"DLPIPE_HOOK_TOKEN": "Bearer t"})
+    assert config["events"]["endpoints"][0]["headers"]["Authorization"].reveal() == "Bearer t"
+    from_env = '[{"type": "event", "endpoint": "https://h/e", "headers": {"X": {"fromEnv": "DLPIPE_HOOK_TOKEN"}}}]'
+    config = load_config(environ={"DLPIPE_EVENTS__ENDPOINTS": from_env, "DLPIPE_HOOK_TOKEN": "t2"})
+    assert config["events"]["endpoints"][0]["headers"]["X"].reveal() == "t2"
+    with pytest.raises(ConfigError, match="unknown environment variable DLPIPE_HOOK_TOKEN"):
+        load_config(environ={"DLPIPE_HOOK_TOKEN": "Bearer t"})  # nothing refers to it: a typo, perhaps

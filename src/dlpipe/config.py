@@ -127,23 +127,47 @@ def _read_secret_file(path: str, source: str) -> str:
         raise ConfigError(f"{source}: cannot read {path}: {exc.strerror}") from None
 
 
-def _from_environment(environ: Mapping[str, str], schema: dict[str, Any]) -> dict[str, Any]:
+def _secret_references(layer: Any) -> set[str]:
+    """The environment variables that ``{fromEnv: NAME}`` secret references in a layer read."""
+    if isinstance(layer, dict):
+        if isinstance(layer.get("fromEnv"), str):
+            return {layer["fromEnv"]}
+        return set().union(*(_secret_references(value) for value in layer.values()))
+    if isinstance(layer, list):
+        return set().union(*(_secret_references(item) for item in layer))
+    return set()
+
+
+def _from_environment(environ: Mapping[str, str], schema: dict[str, Any], file_layer: Any) -> dict[str, Any]:
+    """The ``DLPIPE_*`` variables as a configuration layer; an unknown one is refused with a suggestion.
+
+    A variable that a secret reference names (``Authorization: {fromEnv:
+    DLPIPE_HOOK_TOKEN}``) is the reference's value, not a setting: it is left
+    alone, whether the reference is in the file or in another variable.
+    """
     known = _env_keys(schema, schema)
+    own = (ENV_CONFIG_FILE, failpoints.ENV_LOG, failpoints.ENV_KILL)
     layer: dict[str, Any] = {}
+    unknown = []
     for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in (ENV_CONFIG_FILE, failpoints.ENV_LOG, failpoints.ENV_KILL):
+        if not name.startswith(ENV_PREFIX) or name in own:
             continue
         base = name.removesuffix(FILE_SUFFIX) if name.endswith(FILE_SUFFIX) and name not in known else name
         if base not in known:
-            close = difflib.get_close_matches(base, known, n=3)
-            hint = f"did you mean {' or '.join(close)}?" if close else "see `dlpipe config --help` and README"
-            raise ConfigError(f"unknown environment variable {name}", hint)
+            unknown.append(name)
+            continue
         path = known[base]
         if base != name:
             text = _read_secret_file(text, name)
         sub = _lookup(schema, path)
         value = _coerce(text, sub, name)
         _set(layer, path, Secret(value) if sub and sub.get("writeOnly") else value)
+    referenced = _secret_references(file_layer) | _secret_references(layer)
+    for name in unknown:
+        if name not in referenced:
+            close = difflib.get_close_matches(name.removesuffix(FILE_SUFFIX), known, n=3)
+            hint = f"did you mean {' or '.join(close)}?" if close else "see `dlpipe config --help` and README"
+            raise ConfigError(f"unknown environment variable {name}", hint)
     return layer
 
 
@@ -238,11 +262,12 @@ def load_config(
     config_file = config_file or (Path(environ[ENV_CONFIG_FILE]) if environ.get(ENV_CONFIG_FILE) else None)
 
     merged: dict[str, Any] = _merge(_defaults(schema, schema) or {}, base or {})
+    file_layer: dict[str, Any] = {}
     if config_file is not None:
         file_layer = _read_file(config_file)
         _refuse_plain_secrets(file_layer, schema, (), f"the configuration file {config_file}")
         merged = _merge(merged, file_layer)
-    merged = _merge(merged, _from_environment(environ, schema))
+    merged = _merge(merged, _from_environment(environ, schema, file_layer))
     flag_layer: dict[str, Any] = {}
     for key, value in (flags or {}).items():
         _set(flag_layer, tuple(key.split(".")), value)
