@@ -168,3 +168,18 @@ def test_a_variable_a_secret_reference_names_is_not_an_unknown_setting(tmp_path:
     assert config["events"]["endpoints"][0]["headers"]["X"].reveal() == "t2"
     with pytest.raises(ConfigError, match="unknown environment variable DLPIPE_HOOK_TOKEN"):
         load_config(environ={"DLPIPE_HOOK_TOKEN": "Bearer t"})  # nothing refers to it: a typo, perhaps
+
+
+def test_thresholds_default_to_one_policy_and_may_have_spaces(tmp_path: Path) -> None:
+    evaluate = load_config(environ={})["evaluate"]
+    assert (evaluate["thresholds"], evaluate["change_thresholds"]) == (["accuracy>=0.8"], ["accuracy>=-0.01"])
+    env = {"DLPIPE_EVALUATE__THRESHOLDS": "accuracy >= 0.9, loss <= 0.3"}
+    assert load_config(environ=env)["evaluate"]["thresholds"] == ["accuracy >= 0.9", "loss <= 0.3"]
+    path = _yaml(tmp_path, "evaluate:\n  change_thresholds: ['accuracy >= -0.01']\n")
+    assert load_config(config_file=path, environ={})["evaluate"]["change_thresholds"] == ["accuracy >= -0.01"]
+    with pytest.raises(ConfigError) as info:
+        load_config({"evaluate.thresholds": ["accuracy > 0.9"]}, environ={})
+    assert str(info.value) == (
+        "invalid configuration: evaluate.thresholds[0]: 'accuracy > 0.9' is not allowed; "
+        "write METRIC>=VALUE or METRIC<=VALUE, e.g. accuracy>=0.9 or loss <= 0.3"
+    )

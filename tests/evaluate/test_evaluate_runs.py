@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -51,7 +52,9 @@ def test_blessing_publishing_and_the_baseline(volume: Path, capsys: pytest.Captu
         evaluate(volume, "weak", "--threshold", "accuracy>=0.0", "--change-threshold", "accuracy>=0.0")
         == EXIT_NOT_BLESSED
     )
-    assert "NOT blessed (failed: change accuracy)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert re.search(r"NOT blessed \(change accuracy -0\.\d+ \(0\.\d+ vs baseline 0\.\d+\) >= 0: FAIL\)", out)
+    assert "try: the published model scores better: train longer with --epochs, try another model" in out
     blessing = json.loads(layout.run_paths("weak").evaluation.blessing.read_text())
     assert blessing["blessed"] is False and blessing["baseline_version"] == 1
     change = blessing["checks"][1]
@@ -73,11 +76,20 @@ def test_report_and_metrics_files(volume: Path) -> None:
     assert evaluation.confusion_matrix.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_no_thresholds_no_blessing_and_no_publish_flag(volume: Path, capsys: pytest.CaptureFixture) -> None:
+def test_the_default_policy_no_thresholds_and_no_publish_flag(
+    volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert evaluate(volume, "weak") == EXIT_NOT_BLESSED
+    out = capsys.readouterr().out
+    assert re.search(r"NOT blessed \(accuracy 0\.\d+ >= 0\.8: FAIL; change accuracy -0\.\d+ ", out), "the defaults"
+    assert "try: train longer with --epochs, try another model with --model, or lower the bar with --threshold" in out
+    none = tmp_path / "none.yaml"
+    none.write_text("evaluate:\n  thresholds: []\n  change_thresholds: []\n")
+    assert evaluate(volume, "weak", "--config", str(none)) == EXIT_NOT_BLESSED
     assert "no thresholds configured" in capsys.readouterr().out
     assert evaluate(volume, "weak", "--bless-without-thresholds", "--no-publish") == 0
-    assert "published" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "blessed (blessed without checking thresholds, as asked)" in out and "published" not in out
 
 
 def test_signature_that_does_not_match_the_dataset(volume: Path, capsys: pytest.CaptureFixture) -> None:
@@ -147,8 +159,8 @@ def test_publish_killed_half_way_leaves_no_visible_version(volume: Path, tmp_pat
 def test_blessing_show_and_pending(volume: Path, capsys: pytest.CaptureFixture) -> None:
     assert run_cli("blessing", "show", "strong", "--root", str(volume), "--require-blessed") == 0
     out = capsys.readouterr().out
-    assert out.startswith("strong: blessed") and "absolute accuracy" in out
-    assert evaluate(volume, "weak") == EXIT_NOT_BLESSED  # no thresholds: not blessed
+    assert out.startswith("strong: blessed") and re.search(r"^  accuracy 0\.\d+ >= 0\.8: pass$", out, re.M)
+    assert evaluate(volume, "weak") == EXIT_NOT_BLESSED  # the default threshold fails
     assert run_cli("blessing", "show", "weak", "--root", str(volume), "--require-blessed") == EXIT_NOT_BLESSED
     assert run_cli("blessing", "show", "never", "--root", str(volume), "--wait", "0.1") == 1
     capsys.readouterr()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dlpipe.errors import ConfigError
-from dlpipe.evaluate.blessing import Threshold, decide
+from dlpipe.evaluate.blessing import Threshold, decide, describe
 from dlpipe.evaluate.metrics import compute
 
 
@@ -73,8 +73,33 @@ def test_no_thresholds_means_no_blessing_unless_asked() -> None:
     assert decide(CANDIDATE, None, [], [], True)["blessed"] is True
 
 
-def test_bad_thresholds() -> None:
+def test_bless_without_thresholds_skips_even_failing_ones() -> None:
+    decision = decide(CANDIDATE, None, [Threshold.parse("accuracy>=0.99", "--threshold")], [], True)
+    assert decision == {"blessed": True, "reason": "blessed without checking thresholds, as asked", "checks": []}
+
+
+def test_checks_read_as_lines_and_a_change_check_shows_the_change() -> None:
+    candidate, baseline = {"accuracy": 0.58}, {"accuracy": 0.93}
+    decision = decide(candidate, baseline, [Threshold.parse("accuracy>=0.8", "--threshold")],
+                      [Threshold.parse("accuracy>=-0.01", "--change-threshold")], False)  # fmt: skip
+    lines = [describe(check) for check in decision["checks"]]
+    assert lines == ["accuracy 0.58 >= 0.8: FAIL", "change accuracy -0.35 (0.58 vs baseline 0.93) >= -0.01: FAIL"]
+    assert decision["reason"] == "; ".join(lines)
+    no_baseline = decide(candidate, None, [], [Threshold.parse("accuracy>=0", "--change-threshold")], False)
+    assert describe(no_baseline["checks"][0]) == "change accuracy (no published baseline yet) >= 0: pass"
+
+
+@pytest.mark.parametrize("text", ["accuracy>=0.9", "accuracy >= 0.9", " accuracy>= .9 ", "accuracy >=9e-1"])
+def test_thresholds_may_have_spaces(text: str) -> None:
+    assert Threshold.parse(text, "--threshold") == Threshold("accuracy", ">=", 0.9)
+
+
+@pytest.mark.parametrize("text", ["accuracy > 0.9", "accuracy=0.9", "accuracy>=0.9.1", "accuracy>=", "Accuracy>=1"])
+def test_bad_thresholds(text: str) -> None:
     with pytest.raises(ConfigError, match="is not METRIC>=VALUE"):
-        Threshold.parse("accuracy > 0.9", "--threshold")
+        Threshold.parse(text, "--threshold")
+
+
+def test_threshold_on_an_unknown_metric() -> None:
     with pytest.raises(ConfigError, match="unknown metric 'acuracy'"):
         decide(CANDIDATE, None, [Threshold.parse("acuracy>=0.9", "--threshold")], [], False)

@@ -8,6 +8,7 @@ from typing import Any
 
 from dlpipe.commands.flags import add_common, config_flag
 from dlpipe.errors import EXIT_NOT_BLESSED, EXIT_OK, DlpipeError
+from dlpipe.evaluate import blessing
 from dlpipe.layout import Layout, check_name
 from dlpipe.waiting import wait_until
 
@@ -23,12 +24,9 @@ def register(sub: Any) -> None:
     flag(parser, "--model-name", key="evaluate.model_name", metavar="NAME", help="publish as models/NAME/<version>/")
     flag(parser, "--dataset", key="evaluate.dataset", metavar="NAME[@VERSION]", help="default: the run's own")
     flag(parser, "--split", key="evaluate.split", metavar="SPLIT", help="the split to score")
-    flag(parser, "--threshold", key="evaluate.thresholds", action="append", metavar="METRIC>=VALUE",
-         help="absolute check (repeatable)")  # fmt: skip
+    threshold_flags(parser)
     flag(parser, "--change-threshold", key="evaluate.change_thresholds", action="append", metavar="METRIC>=DELTA",
-         help="check of candidate minus the published baseline (repeatable)")  # fmt: skip
-    flag(parser, "--bless-without-thresholds", key="evaluate.bless_without_thresholds", action="store_true",
-         help="bless when no threshold is given")  # fmt: skip
+         help="check of candidate minus the published baseline, e.g. 'accuracy >= -0.01'; repeatable")  # fmt: skip
     flag(parser, "--publish", key="evaluate.publish", action=argparse.BooleanOptionalAction,
          help="publish when blessed (default) or not")  # fmt: skip
     flag(parser, "--keep", key="evaluate.keep", metavar="N", help="published versions to keep")
@@ -36,13 +34,25 @@ def register(sub: Any) -> None:
     add_common(parser)
     parser.set_defaults(handler=evaluate_command)
 
-    show = sub.add_parser("blessing", help="show a run's blessing decision (what the evaluate chart's helm test runs)")
-    show.add_argument("action", choices=["show"])
+    blessing_parser = sub.add_parser("blessing", help="show a run's blessing decision")
+    actions = blessing_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="a run's decision and each check",
+                              description="A run's blessing decision and each check, one per line. "
+                              "What the evaluate chart's helm test runs.")  # fmt: skip
     show.add_argument("run_id", metavar="RUN_ID")
     show.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the evaluation")
     show.add_argument("--require-blessed", action="store_true", help="exit 3 unless the run was blessed")
     add_common(show)
     show.set_defaults(handler=blessing_show_command)
+
+
+def threshold_flags(parser: Any) -> None:
+    """--threshold and --bless-without-thresholds, as `dlpipe evaluate` and `dlpipe run` take them."""
+    flag = config_flag
+    flag(parser, "--threshold", key="evaluate.thresholds", action="append", metavar="METRIC>=VALUE",
+         help="absolute check, e.g. 'loss <= 0.3'; repeat for more; given ones replace the default")  # fmt: skip
+    flag(parser, "--bless-without-thresholds", key="evaluate.bless_without_thresholds", action="store_true",
+         help="bless without checking any threshold, the defaults included")  # fmt: skip
 
 
 def blessing_show_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
@@ -57,10 +67,7 @@ def blessing_show_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     verdict = "blessed" if decision["blessed"] else "not blessed"
     print(f"{args.run_id}: {verdict} ({decision['reason']})")
     for check in decision["checks"]:
-        base = "" if check["baseline"] is None else f" (baseline {check['baseline']:.4f})"
-        result = "pass" if check["passed"] else "FAIL"
-        rule = f"{check['op']} {check['threshold']}"
-        print(f"  {check['kind']} {check['metric']} {check['value']:.4f}{base} {rule}: {result}")
+        print(f"  {blessing.describe(check)}")
     return EXIT_NOT_BLESSED if args.require_blessed and not decision["blessed"] else EXIT_OK
 
 
@@ -84,12 +91,25 @@ def evaluate_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
 
 def describe(opts: Any, result: Any) -> str:
-    """The decision, the report, and what to roll out (also `dlpipe run`'s summary)."""
+    """The decision, the report, and what to roll out or try next."""
     verdict = "blessed" if result.blessed else "NOT blessed"
     lines = [f"run {opts.run_id}: {verdict} ({result.reason}); report: {result.evaluation.report}"]
+    if not result.blessed:
+        lines.append(f"try: {what_to_try(result.checks)}")
     if result.version is not None:
         how = "already published as" if result.already_published else "published as"
         lines.append(f"{how} {opts.model_name} version {result.version}")
         upgrade = "helm upgrade <serving-release> dlpipe/dlpipe-serving --reuse-values"
         lines.append(f"roll it out: {upgrade} --set model.version={result.version}")
     return "\n".join(lines)
+
+
+def what_to_try(checks: list[dict[str, Any]]) -> str:
+    """Advice for a model that was not blessed, from the checks it failed."""
+    failed = {check["kind"] for check in checks if not check["passed"]}
+    if not failed:
+        return "set thresholds with --threshold 'accuracy >= 0.9', or pass --bless-without-thresholds"
+    better = "train longer with --epochs, try another model with --model"
+    if failed == {"change"}:
+        return f"the published model scores better: {better}, or allow a change with --change-threshold"
+    return f"{better}, or lower the bar with --threshold"

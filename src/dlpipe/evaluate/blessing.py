@@ -5,6 +5,12 @@
   the baseline being the version currently published under the model name,
   scored on the same data in the same run. With no baseline it passes.
 - With no thresholds at all the model is not blessed, unless asked.
+- ``bless_without_thresholds`` blesses without checking any threshold, the
+  schema's default policy included.
+
+The default policy (``accuracy>=0.8`` and at most one point worse than the
+published model) is the configuration schema's default, so ``dlpipe evaluate``,
+``dlpipe run`` and the evaluate chart apply the same one.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from dlpipe.errors import ConfigError
+from dlpipe.schemas import load_schema
 
-_THRESHOLD = re.compile(r"^\s*([a-z0-9_]+)\s*(>=|<=)\s*(-?[0-9.]+(?:e-?[0-9]+)?)\s*$")
+# The schema's pattern, so a threshold the configuration accepts is one this module can read.
+_THRESHOLD = re.compile(load_schema("config")["$defs"]["threshold"]["pattern"])
 
 
 @dataclass(frozen=True)
@@ -28,7 +36,9 @@ class Threshold:
     def parse(cls, text: str, flag: str) -> Threshold:
         match = _THRESHOLD.match(text)
         if not match:
-            raise ConfigError(f"{flag} {text!r} is not METRIC>=VALUE or METRIC<=VALUE", "e.g. accuracy>=0.9")
+            raise ConfigError(
+                f"{flag} {text!r} is not METRIC>=VALUE or METRIC<=VALUE", "e.g. accuracy>=0.9 or loss <= 0.3"
+            )
         return cls(match.group(1), match.group(2), float(match.group(3)))
 
     def holds(self, value: float) -> bool:
@@ -54,6 +64,20 @@ def _metric(metrics: dict[str, Any], name: str) -> float:
     return float(value)
 
 
+def describe(check: dict[str, Any]) -> str:
+    """One check as a line: ``change accuracy -0.35 (0.58 vs baseline 0.93) >= -0.01: FAIL``.
+
+    A change check shows the change it tested, with both values beside it.
+    """
+    rule = f"{check['op']} {check['threshold']:g}: {'pass' if check['passed'] else 'FAIL'}"
+    if check["kind"] == "absolute":
+        return f"{check['metric']} {check['value']:.3g} {rule}"
+    if check["baseline"] is None:
+        return f"change {check['metric']} (no published baseline yet) {rule}"
+    change = check["value"] - check["baseline"]
+    return f"change {check['metric']} {change:+.3g} ({check['value']:.3g} vs baseline {check['baseline']:.3g}) {rule}"
+
+
 def decide(
     candidate: dict[str, Any],
     baseline: dict[str, Any] | None,
@@ -61,6 +85,8 @@ def decide(
     change: list[Threshold],
     bless_without_thresholds: bool,
 ) -> dict[str, Any]:
+    if bless_without_thresholds:
+        return {"blessed": True, "reason": "blessed without checking thresholds, as asked", "checks": []}
     checks = []
     for threshold in absolute:
         value = _metric(candidate, threshold.metric)
@@ -75,15 +101,10 @@ def decide(
         base = _metric(baseline, threshold.metric)
         checks.append(Check(threshold.metric, "change", threshold.op, threshold.value, value, base,
                             threshold.holds(value - base)))  # fmt: skip
-    if not checks:
-        blessed = bless_without_thresholds
-        reason = (
-            "no thresholds; blessed as asked"
-            if blessed
-            else "no thresholds configured (--bless-without-thresholds to bless anyway)"
-        )
-    else:
-        failed = [c for c in checks if not c.passed]
-        blessed = not failed
-        reason = "all checks passed" if blessed else "failed: " + ", ".join(f"{c.kind} {c.metric}" for c in failed)
-    return {"blessed": blessed, "reason": reason, "checks": [asdict(c) for c in checks]}
+    rows = [asdict(c) for c in checks]
+    if not rows:
+        return {"blessed": False, "checks": [],
+                "reason": "no thresholds configured (set --threshold, or --bless-without-thresholds)"}  # fmt: skip
+    failed = [describe(row) for row in rows if not row["passed"]]
+    reason = "; ".join(failed) if failed else "all checks passed"
+    return {"blessed": not failed, "reason": reason, "checks": rows}

@@ -54,6 +54,7 @@ class Result:
     reason: str
     evaluation: EvaluationPaths
     metrics: dict[str, Any]
+    checks: list[dict[str, Any]]  # blessing.Check rows: what was checked, against what, and whether it passed
     version: int | None = None
     already_published: bool = False
     removed: list[int] = field(default_factory=list)
@@ -128,7 +129,7 @@ def _evaluate(opts: Options, layout: Layout, events: EventSink) -> Result:
     }
     title = f"{model}: run {opts.run_id}"
     _write_evaluation(evaluation.dir, files, lambda d: report.write(d, candidate, decision, classes, history, title))
-    result = Result(decision["blessed"], decision["reason"], evaluation, candidate)
+    result = Result(decision["blessed"], decision["reason"], evaluation, candidate, decision["checks"])
     if decision["blessed"] and opts.publish is not False:
         if already is not None:
             result.version, result.already_published = already, True
