@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from dlpipe.commands.flags import add_common
-from dlpipe.errors import EXIT_OK, ConfigError
+from dlpipe.errors import EXIT_OK, DlpipeError
 from dlpipe.layout import Layout, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.waiting import wait_until
@@ -14,25 +15,36 @@ from dlpipe.waiting import wait_until
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("dataset", help="list datasets or verify one against its manifest")
-    parser.add_argument("action", choices=["list", "verify"])
-    parser.add_argument(
-        "ref", nargs="?", metavar="NAME[@VERSION]", help="verify: the dataset (default: latest version)"
-    )
-    parser.add_argument(
-        "--wait", type=float, default=0, metavar="SECONDS", help="verify: wait this long for the dataset to appear"
-    )
-    add_common(parser)
-    parser.set_defaults(handler=dataset_command)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="each dataset and its versions", description="Each dataset on the "
+                                 "volume and its complete versions, one per line: NAME<tab>1,2,3.")  # fmt: skip
+    add_common(listing)
+    listing.set_defaults(handler=list_command)
+
+    verify = actions.add_parser("verify", help="check a dataset version's shards against its manifest",
+                                description="Check every shard of a dataset version against the example counts "
+                                "and sha256 sums in its manifest.")  # fmt: skip
+    verify.add_argument("ref", metavar="NAME[@VERSION]", help="the dataset (default version: the latest)")
+    verify.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for it to appear")
+    add_common(verify)
+    verify.set_defaults(handler=verify_command)
 
 
-def dataset_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+def list_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     layout = Layout.from_config(cfg)
-    if args.action == "list":
-        for name in layout.dataset_names():
-            print(f"{name}\t{','.join(map(str, layout.dataset_versions(name)))}")
-        return EXIT_OK
-    if not args.ref:
-        raise ConfigError("dataset verify needs NAME[@VERSION]")
+    if not layout.root.is_dir():
+        hint = "ingest one first with `dlpipe ingest --source URI`, or point --root at the volume"
+        raise DlpipeError(f"{layout.root} does not exist", hint)
+    names = layout.dataset_names()
+    if not names:
+        print(f"no datasets under {layout.root} yet: `dlpipe ingest --source URI` adds one", file=sys.stderr)
+    for name in names:
+        print(f"{name}\t{','.join(map(str, layout.dataset_versions(name)))}")
+    return EXIT_OK
+
+
+def verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    layout = Layout.from_config(cfg)
     name, wanted = parse_dataset_ref(args.ref)
 
     def published() -> bool:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import socket
 import threading
 from pathlib import Path
 from typing import Any
 
 from dlpipe import log
 from dlpipe.commands.flags import add_common
-from dlpipe.errors import EXIT_OK, ConfigError
+from dlpipe.errors import EXIT_OK, ConfigError, DlpipeError
 from dlpipe.layout import Layout, check_name
 
 
@@ -18,9 +20,9 @@ def register(sub: Any) -> None:
     predict = sub.add_parser("predict", help="send one predict request to TF Serving (REST or gRPC)")
     predict.add_argument("--url", default="http://localhost:8501", help="REST endpoint (default: %(default)s)")
     predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
-    predict.add_argument("--model", required=True, metavar="NAME")
+    predict.add_argument("--model", required=True, metavar="NAME", help="the served model")
     which = predict.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N")
+    which.add_argument("--version", type=int, metavar="N", help="a version (default: the newest)")
     which.add_argument("--label", metavar="LABEL", help="a version label, e.g. stable or canary")
     data = predict.add_mutually_exclusive_group(required=True)
     data.add_argument("--instances", metavar="JSON", help='e.g. \'[{"text": "great film"}]\'')
@@ -28,8 +30,8 @@ def register(sub: Any) -> None:
     predict.set_defaults(handler=predict_command, needs_config=False)
 
     local = sub.add_parser("serve-local", help="a TF-Serving-compatible REST API over models/ (no cluster needed)")
-    local.add_argument("--model-name", required=True, metavar="NAME")
-    local.add_argument("--port", type=int, default=8501)
+    local.add_argument("--model-name", required=True, metavar="NAME", help="serve models/NAME/<version>/")
+    local.add_argument("--port", type=int, default=8501, help="REST port, as TF Serving's")
     local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC Predict on this port")
     local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
     add_common(local)
@@ -38,31 +40,50 @@ def register(sub: Any) -> None:
     ready = sub.add_parser(
         "serving-ready", help="readiness sidecar: /ready is 200 when the wanted versions are AVAILABLE"
     )
-    ready.add_argument("--tf-serving", default="http://localhost:8501")
+    ready.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
     ready.add_argument("--model", action="append", required=True, metavar="NAME=VERSION",
                        help="VERSION: a number or latest (repeatable)")  # fmt: skip
-    ready.add_argument("--port", type=int, default=8080)
+    ready.add_argument("--port", type=int, default=8080, help="port of /ready")
     ready.set_defaults(handler=serving_ready_command, needs_config=False)
 
     demo = sub.add_parser("serving-demo", help="a web page to try a served model (type a review, see the prediction)")
-    demo.add_argument("--model", required=True, metavar="NAME")
-    demo.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL")
-    demo.add_argument("--port", type=int, default=8080)
+    demo.add_argument("--model", required=True, metavar="NAME", help="the served model")
+    demo.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
+    demo.add_argument("--port", type=int, default=8080, help="port of the page")
     add_common(demo)
     demo.set_defaults(handler=serving_demo_command)
 
     smoke = sub.add_parser("serving-test", help="replay a published version's warm-up request over REST and gRPC")
-    smoke.add_argument("--model", required=True, metavar="NAME")
+    smoke.add_argument("--model", required=True, metavar="NAME", help="the published and served model")
     smoke.add_argument("--version", default="latest", metavar="N|latest", help="the version that must answer")
-    smoke.add_argument("--rest", default="http://localhost:8501", metavar="URL")
-    smoke.add_argument("--grpc", metavar="HOST:PORT")
+    smoke.add_argument("--rest", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
+    smoke.add_argument("--grpc", metavar="HOST:PORT", help="also ask TF Serving's gRPC API")
     add_common(smoke)
     smoke.set_defaults(handler=serving_test_command)
+
+
+def require_free_port(port: int, flag: str = "--port", host: str = "127.0.0.1") -> None:
+    """Refuse a port another process listens on, in one line, before a server (or a whole run) starts.
+
+    Binds the way the servers do (``SO_REUSEADDR``, as ``http.server`` sets
+    it), so a port whose last server has just stopped counts as free.
+    """
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise DlpipeError(f"port {port} is in use: pass {flag} or stop the other server") from None
+            if exc.errno == errno.EACCES:
+                raise DlpipeError(f"port {port} needs privileges to listen on", f"pass {flag} above 1023") from None
+            raise
 
 
 def serving_demo_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.demo import Demo, serve
 
+    require_free_port(args.port, host="0.0.0.0")
     serve(Demo(Layout.from_config(cfg), args.model, args.tf_serving), args.port).serve_forever()
     return EXIT_OK
 
@@ -100,6 +121,9 @@ def serve_local_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.local import LocalServer
     from dlpipe.serving.repository import Repository
 
+    require_free_port(args.port)
+    if args.grpc_port is not None:
+        require_free_port(args.grpc_port, "--grpc-port")
     repository = Repository(Layout.from_config(cfg), check_name("model", args.model_name))
     server = LocalServer(repository, args.port, args.grpc_port, args.poll).start()
     grpc = f", gRPC on 127.0.0.1:{server.grpc_port}" if server.grpc_port else ""
@@ -121,5 +145,6 @@ def serving_ready_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         if not sep or not (version == "latest" or version.isdigit()):
             raise ConfigError(f"--model {item!r} is not NAME=VERSION (VERSION: a number or latest)")
         wanted[name] = version
+    require_free_port(args.port, host="0.0.0.0")
     serve(args.port, args.tf_serving, wanted).serve_forever()
     return EXIT_OK

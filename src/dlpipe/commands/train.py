@@ -39,8 +39,11 @@ def register(sub: Any) -> None:
     add_common(parser)
     parser.set_defaults(handler=train_command)
 
-    export = sub.add_parser("export", help="check a run's export the way TF Serving will use it")
-    export.add_argument("action", choices=["verify"])
+    export_parser = sub.add_parser("export", help="check a run's export the way TF Serving will use it")
+    actions = export_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    export = actions.add_parser("verify", help="load a run's export and replay its warm-up request",
+                                description="Load a run's export and replay its warm-up request through "
+                                "serving_default. What the train chart's helm test runs.")  # fmt: skip
     export.add_argument("run_id", metavar="RUN_ID")
     export.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the export")
     add_common(export)

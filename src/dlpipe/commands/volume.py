@@ -11,25 +11,42 @@ from dlpipe.errors import EXIT_OK
 from dlpipe.layout import Layout
 from dlpipe.volume import Owner, check_volume, init_volume
 
+logger = log.get("volume")
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser("volume", help="prepare or check the shared volume")
-    parser.add_argument("action", choices=["init", "check"], help="init: create the tree; check: write+read a file")
-    parser.add_argument("--owner", metavar="UID:GID", help="init: owner of the tree (needs CAP_CHOWN)")
-    add_common(parser)
-    parser.set_defaults(handler=volume_command)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    init = actions.add_parser(
+        "init",
+        help="create the volume's tree (idempotent)",
+        description="Create datasets/, runs/ and models/ under --root, group-writable (setgid), owned by --owner "
+        "when given. What the storage chart's prepare Job runs.",
+    )
+    init.add_argument("--owner", metavar="UID:GID", help="owner of the tree (needs CAP_CHOWN)")
+    add_common(init)
+    init.set_defaults(handler=init_command)
+    check = actions.add_parser(
+        "check",
+        help="write and read back a file; remove killed writers' leftovers",
+        description="Write a file on the volume, read it back and remove it, then remove the leftovers of killed "
+        "writers. What the storage chart's helm test runs.",
+    )
+    add_common(check)
+    check.set_defaults(handler=check_command)
 
 
-def volume_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+def init_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    owner = Owner.parse(args.owner) if args.owner else None
+    for path in init_volume(Layout.from_config(cfg), owner):
+        logger.info("ready: %s", path)
+    return EXIT_OK
+
+
+def check_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     layout = Layout.from_config(cfg)
-    logger = log.get("volume")
-    if args.action == "init":
-        owner = Owner.parse(args.owner) if args.owner else None
-        for path in init_volume(layout, owner):
-            logger.info("ready: %s", path)
-    else:
-        check_volume(layout)
-        for path in layout.recover():
-            logger.info("removed a killed writer's leftover: %s", path)
-        logger.info("ok: %s is writable and reads back what was written", layout.root)
+    check_volume(layout)
+    for path in layout.recover():
+        logger.info("removed a killed writer's leftover: %s", path)
+    logger.info("ok: %s is writable and reads back what was written", layout.root)
     return EXIT_OK
