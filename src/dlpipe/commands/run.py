@@ -3,9 +3,11 @@
 Not a second pipeline: it calls the same stage entry points as ``dlpipe
 ingest|train|evaluate`` with the same merged configuration (flags >
 ``DLPIPE_*`` > ``--config`` > defaults), so a setting means the same thing
-everywhere. Its own defaults (the digits sample, a blessing threshold) sit just
-above the schema's; the dataset and model names flow from stage to stage.
-Every stage whose inputs have not changed is reused.
+everywhere. Its own default (the digits sample) sits just above the schema's;
+the dataset's name comes from the source unless given, and the model is
+published and served under it. Every stage whose inputs have not changed is
+reused. A model that is not blessed stops the run with exit code 3 and the
+checks it failed: there would be nothing new to serve.
 """
 
 from __future__ import annotations
@@ -16,18 +18,23 @@ import dataclasses
 import hashlib
 import json
 import shlex
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from dlpipe.commands.evaluate import threshold_flags, what_to_try
 from dlpipe.commands.flags import add_common, config_flag
-from dlpipe.errors import EXIT_OK, ConfigError
+from dlpipe.commands.naming import with_dataset_name
+from dlpipe.commands.serving import require_free_port
+from dlpipe.config import setting
+from dlpipe.errors import EXIT_NOT_BLESSED, EXIT_OK, ConfigError
 from dlpipe.layout import Layout, parse_dataset_ref
 from dlpipe.train.options import Options as TrainOptions
 
 STAGES = ("ingest", "train", "evaluate", "serve")
-SAMPLE = {"ingest": {"source": "sample:digits", "dataset": "digits"}, "evaluate": {"thresholds": ["accuracy>=0.8"]}}
+SAMPLE = {"ingest": {"source": "sample:digits"}}
 LONGEST_INLINE_REQUEST = 2000  # characters of JSON worth pasting into a terminal
 T = TypeVar("T")
 
@@ -36,24 +43,32 @@ def register(sub: Any) -> None:
     parser = sub.add_parser(
         "run",
         help="the whole pipeline locally: ingest, train, evaluate, publish, serve",
-        description="With no arguments: sample:digits -> an MLP -> blessed at accuracy>=0.8 -> served on :8501. "
-        "Every stage setting (--config, DLPIPE_INGEST__*, DLPIPE_TRAIN__*, DLPIPE_EVALUATE__*) applies.",
+        description=f"With no arguments: sample:digits -> an MLP -> blessed at {_policy()} -> served on :8501. "
+        "Every stage setting (--config, DLPIPE_INGEST__*, DLPIPE_TRAIN__*, DLPIPE_EVALUATE__*) applies. "
+        "Exit codes: 0 done (serving until Ctrl-C), 3 not blessed (nothing new to serve), 1 failure, 2 usage.",
     )
     flag = config_flag
     flag(parser, "--source", key="ingest.source", metavar="URI", help="what to ingest (default: sample:digits)")
-    flag(parser, "--dataset", key="ingest.dataset", metavar="NAME", help="dataset name (default: digits)")
+    flag(parser, "--dataset", key="ingest.dataset", metavar="NAME",
+         help="dataset name (default: from the source's file or folder name)")  # fmt: skip
     flag(parser, "--label", key="ingest.label", metavar="NAME", help="label column, for tabular sources")
     flag(parser, "--model", key="train.model", metavar="MODEL", help="model to train")
     flag(parser, "--epochs", key="train.epochs", metavar="N", help="epochs")
     flag(parser, "--model-name", key="evaluate.model_name", metavar="NAME",
          help="publish and serve as (default: the dataset's name)")  # fmt: skip
-    flag(parser, "--threshold", key="evaluate.thresholds", action="append", metavar="METRIC>=VALUE",
-         help="blessing threshold (repeatable; default accuracy>=0.8)")  # fmt: skip
+    threshold_flags(parser)
     parser.add_argument("--stages", default=",".join(STAGES), help="which stages, in order (default: %(default)s)")
     parser.add_argument("--no-serve", action="store_true", help="stop after publishing")
     parser.add_argument("--port", type=int, default=8501, help="serve-local's port (default: %(default)s)")
     add_common(parser)
     parser.set_defaults(handler=run_command, config_base=SAMPLE)
+
+
+def _policy() -> str:
+    """The default blessing policy, as the schema has it, for --help."""
+    checks = setting("evaluate.thresholds")["default"]
+    changes = [f"change {c}" for c in setting("evaluate.change_thresholds")["default"]]
+    return " and ".join([*checks, *changes])
 
 
 def _stages(text: str, no_serve: bool) -> list[str]:
@@ -84,6 +99,9 @@ def _train_options(cfg: dict[str, Any], layout: Layout) -> TrainOptions:
 
 def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     stages = _stages(args.stages, args.no_serve)
+    if "serve" in stages:
+        require_free_port(args.port)  # before the work, not after it
+    cfg = with_dataset_name(cfg)
     layout = Layout.from_config(cfg)
     times: dict[str, float] = {}
     summary: list[str] = []
@@ -93,6 +111,10 @@ def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         result = work()
         times[stage] = time.perf_counter() - began
         return result
+
+    def report() -> None:
+        print("\n".join(summary))
+        print("times     " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in times.items()), flush=True)
 
     if "ingest" in stages:
         from dlpipe.ingest.pipeline import Options as IngestOptions
@@ -121,15 +143,20 @@ def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         decision = timed("evaluate", lambda: evaluate(eval_opts, layout, cfg))
         verdict = "blessed" if decision.blessed else f"NOT blessed ({decision.reason})"
         accuracy = decision.metrics["accuracy"]
-        summary.append(f"evaluate  test accuracy {accuracy:.3f}: {verdict}; report {decision.evaluation.report}")
+        summary.append(f"evaluate  {eval_opts.split} accuracy {accuracy:.3f}: {verdict}; "
+                       f"report {decision.evaluation.report}")  # fmt: skip
         if decision.version is not None:
             summary.append(f"model     {model_name} version {decision.version}")
+        if not decision.blessed:
+            report()
+            advice = what_to_try(decision.checks)
+            print(f"dlpipe run: not blessed, so nothing new to serve; try: {advice}", file=sys.stderr)
+            return EXIT_NOT_BLESSED
 
     server = None
     if "serve" in stages:
         server = timed("serve", lambda: _serve(layout, model_name, args.port, summary))
-    print("\n".join(summary))
-    print("times     " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in times.items()))
+    report()
     if server is not None:
         try:
             threading.Event().wait()
