@@ -1,4 +1,9 @@
-"""Progress of long work: a bar on a terminal, one log line per interval in a pod.
+"""Progress of long work: a bar on a terminal, log lines in a pod.
+
+Without a terminal a line is logged at every tenth of the total and at least
+every ``interval`` seconds, so short work still shows its course and long work
+never goes quiet; a last line says how long it took. The bar and the lines
+show the rate, the ETA and the caller's status (the training loss).
 
 Each logged line is also sent as a ``progress`` event, so callbacks see the
 same cadence as the logs.
@@ -6,6 +11,8 @@ same cadence as the logs.
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import threading
 import time
@@ -18,6 +25,8 @@ from dlpipe.log import on_terminal
 
 log = get_logger("progress")
 _BAR = 24
+MARKS = 10  # lines per run without a terminal, besides the interval's
+REDRAW_S = 0.1
 
 
 def _human(n: float) -> str:
@@ -28,8 +37,18 @@ def _human(n: float) -> str:
     return f"{n:.1f}T"
 
 
+def duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h10m``: a time a person reads at a glance."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 class Progress:
-    """Counts one kind of unit (``examples``, ``bytes``, ``files``) toward an optional total."""
+    """Counts one kind of unit (``examples``, ``bytes``, ``steps``) toward an optional total."""
 
     def __init__(
         self,
@@ -50,52 +69,72 @@ class Progress:
         self.stream = stream or sys.stderr
         self.bar = on_terminal() if bar is None else bar
         self._started = time.monotonic()
-        self._last = self._started  # first line after one interval
+        self._last = self._started  # time of the last line or redraw
+        self._mark = self._next_mark()
+        self._drawn = 0  # width of the bar last drawn, to blank what a shorter one leaves
         self._lock = threading.Lock()
-        self.status = status  # extra text for each line from the rate, e.g. examples/s and the loss
+        self.status = status  # extra text from the rate, e.g. examples/s and the loss
+
+    def _next_mark(self) -> float:
+        """The next tenth of the total that earns a line (the last tenth is the closing line)."""
+        if not self.total:
+            return math.inf
+        mark = (math.floor(self.done * MARKS / self.total) + 1) * self.total / MARKS
+        return mark if mark < self.total else math.inf
 
     def advance(self, amount: int = 1) -> None:
         """Count ``amount`` more units; safe to call from several threads."""
         with self._lock:
             self.done += amount
-            self._maybe_show()
-
-    def _maybe_show(self) -> None:
-        now = time.monotonic()
-        if self.bar and now - self._last >= 0.1:
-            self._last = now
-            self._draw(now)
-        elif not self.bar and now - self._last >= self.interval:
-            self._last = now
-            self._report(now)
+            now = time.monotonic()
+            if self.bar:
+                if now - self._last >= REDRAW_S:
+                    self._last = now
+                    self._draw(now)
+            elif now - self._last >= self.interval or self.done >= self._mark:
+                self._last = now
+                self._mark = self._next_mark()
+                self._report(now)
 
     def _rate(self, now: float) -> float:
         return (self.done - self._initial) / max(now - self._started, 1e-9)
 
-    def _draw(self, now: float) -> None:
+    def _facts(self, now: float, finished: bool) -> str:
+        """``52/s, ETA 1m05s, loss 0.23`` (``in 25s`` instead of the ETA once finished)."""
+        rate = self._rate(now)
+        parts = [f"{_human(rate)}/s"]
+        if finished:
+            parts.append(f"in {duration(now - self._started)}")
+        elif self.total and rate > 0:
+            parts.append(f"ETA {duration((self.total - self.done) / rate)}")
+        if self.status and (status := self.status(rate)):
+            parts.append(status)
+        return ", ".join(parts)
+
+    def _draw(self, now: float, finished: bool = False) -> None:
         if self.total:
             filled = int(_BAR * min(self.done / self.total, 1.0))
             head = f"[{'#' * filled}{'.' * (_BAR - filled)}] {_human(self.done)}/{_human(self.total)}"
         else:
             head = _human(self.done)
-        self.stream.write(f"\r{self.what} {head} {self.unit} {_human(self._rate(now))}/s ")
+        line = f"{self.what} {head} {self.unit}, {self._facts(now, finished)}"
+        line = line[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
+        self.stream.write(f"\r{line.ljust(self._drawn)}")
         self.stream.flush()
+        self._drawn = len(line)
 
-    def _report(self, now: float) -> None:
+    def _report(self, now: float, finished: bool = False) -> None:
         share = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
         total = f"/{self.total}" if self.total else ""
-        rate = self._rate(now)
-        eta = f", ETA {(self.total - self.done) / rate:.0f}s" if self.total and rate > 0 else ""
-        extra = f", {status}" if self.status and (status := self.status(rate)) else ""
-        log.info("%s: %d%s %s%s, %s/s%s%s", self.what, self.done, total, self.unit, share, _human(rate), eta, extra)
+        log.info("%s: %d%s %s%s, %s", self.what, self.done, total, self.unit, share, self._facts(now, finished))
         if self.events is not None:
             self.events.emit("progress", what=self.what, unit=self.unit, done=self.done, total=self.total)
 
     def close(self) -> None:
         now = time.monotonic()
         if self.bar:
-            self._draw(now)
+            self._draw(now, finished=True)
             self.stream.write("\n")
             self.stream.flush()
         else:
-            self._report(now)
+            self._report(now, finished=True)
