@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
     flag(parser, "--keep", key="evaluate.keep", metavar="N", help="published versions to keep")
     parser.add_argument("--pending", action="store_true", help="evaluate every finished run that has no evaluation yet")
     add_common(parser)
-    parser.set_defaults(handler=evaluate_command)
+    parser.set_defaults(handler=evaluate_command, tensorflow=True)
 
     blessing_parser = sub.add_parser("blessing", help="show a run's blessing decision")
     actions = blessing_parser.add_subparsers(dest="action", metavar="ACTION", required=True)

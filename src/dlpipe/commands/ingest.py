@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     flag(parser, "--workers", key="ingest.workers", metavar="N", help="parallel downloads and shard writers")
     flag(parser, "--run-id", key="run_id", metavar="ID", help="record events in runs/<ID>/events.jsonl")
     add_common(parser)
-    parser.set_defaults(handler=ingest_command)
+    parser.set_defaults(handler=ingest_command, tensorflow=True)
 
 
 def ingest_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:

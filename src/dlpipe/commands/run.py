@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-serve", action="store_true", help="stop after publishing")
     parser.add_argument("--port", type=int, default=8501, help="serve-local's port (default: %(default)s)")
     add_common(parser)
-    parser.set_defaults(handler=run_command, config_base=SAMPLE)
+    parser.set_defaults(handler=run_command, config_base=SAMPLE, tensorflow=True)
 
 
 def _policy() -> str:

@@ -35,7 +35,7 @@ def register(sub: Any) -> None:
     local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC Predict on this port")
     local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
     add_common(local)
-    local.set_defaults(handler=serve_local_command)
+    local.set_defaults(handler=serve_local_command, tensorflow=True)
 
     ready = sub.add_parser(
         "serving-ready", help="readiness sidecar: /ready is 200 when the wanted versions are AVAILABLE"
@@ -59,7 +59,7 @@ def register(sub: Any) -> None:
     smoke.add_argument("--rest", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
     smoke.add_argument("--grpc", metavar="HOST:PORT", help="also ask TF Serving's gRPC API")
     add_common(smoke)
-    smoke.set_defaults(handler=serving_test_command)
+    smoke.set_defaults(handler=serving_test_command, tensorflow=True)
 
 
 def require_free_port(port: int, flag: str = "--port", host: str = "127.0.0.1") -> None:

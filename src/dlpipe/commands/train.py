@@ -37,7 +37,7 @@ def register(sub: Any) -> None:
     flag(parser, "--strategy", key="train.strategy", help="distribution strategy")
     flag(parser, "--upload", key="train.upload", metavar="S3_URI", help="also upload runs/<ID>/ to S3_URI/<ID>/")
     add_common(parser)
-    parser.set_defaults(handler=train_command)
+    parser.set_defaults(handler=train_command, tensorflow=True)
 
     export_parser = sub.add_parser("export", help="check a run's export the way TF Serving will use it")
     actions = export_parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -47,7 +47,7 @@ def register(sub: Any) -> None:
     export.add_argument("run_id", metavar="RUN_ID")
     export.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the export")
     add_common(export)
-    export.set_defaults(handler=export_verify_command)
+    export.set_defaults(handler=export_verify_command, tensorflow=True)
 
 
 def export_verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
