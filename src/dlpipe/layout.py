@@ -133,6 +133,10 @@ class EvaluationPaths:
     def training_curves(self) -> Path:
         return self.dir / "training_curves.png"
 
+    @property
+    def roc_pr_curves(self) -> Path:
+        return self.dir / "roc_pr_curves.png"
+
 
 @dataclass(frozen=True)
 class RunPaths:

@@ -71,9 +71,21 @@ def test_report_and_metrics_files(volume: Path) -> None:
     metrics = json.loads(evaluation.metrics.read_text())["candidate"]
     assert metrics["examples"] == 180 and len(metrics["confusion_matrix"]) == 10 and "top_5_accuracy" in metrics
     page = evaluation.report.read_text()
-    assert "BLESSED" in page and "data:image/png;base64," in page
+    assert "BLESSED" in page and page.count("data:image/png;base64,") == 3
     assert "http://" not in page and "https://" not in page, "self-contained: no external assets"
-    assert evaluation.confusion_matrix.read_bytes()[:4] == b"\x89PNG"
+    for picture in (evaluation.confusion_matrix, evaluation.roc_pr_curves, evaluation.training_curves):
+        assert picture.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_report_compares_with_the_published_model(volume: Path) -> None:
+    """The weak run, evaluated against the published strong one: a table with both and the change, no JSON."""
+    page = Layout(volume).run_paths("weak").evaluation.report.read_text()
+    assert "<th>this run</th><th>published (version 1)</th><th>change</th>" in page
+    row = re.search(r"<tr><td>accuracy</td><td class='n'>(0\.\d{4})</td><td class='n'>(0\.\d{4})</td>"
+                    r'<td class="n worse">(-0\.\d{4})</td></tr>', page)  # fmt: skip
+    assert row and float(row[1]) - float(row[2]) == pytest.approx(float(row[3]), abs=1e-4)
+    assert re.search(r'<td>loss</td>.*?<td class="n worse">\+\d', page), "a higher loss is worse"
+    assert '<li class="FAIL">change accuracy -0.' in page and "<pre>" not in page
 
 
 def test_the_default_policy_no_thresholds_and_no_publish_flag(

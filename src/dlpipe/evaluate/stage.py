@@ -105,7 +105,8 @@ def _evaluate(opts: Options, layout: Layout, events: EventSink) -> Result:
     classes = manifest["label"]["classes"]
     events.emit("started", model=model, dataset=f"{name}@{version}", split=opts.split)
 
-    candidate = metrics.compute(*score(run.export, directory, manifest, opts.split), classes)
+    probabilities, labels = score(run.export, directory, manifest, opts.split)
+    candidate = metrics.compute(probabilities, labels, classes)
     already = publish.find_published(layout, model, opts.run_id)
     others = [v for v in layout.model_versions(model) if v != already]
     baseline_version = others[-1] if others else None
@@ -127,8 +128,9 @@ def _evaluate(opts: Options, layout: Layout, events: EventSink) -> Result:
         evaluation.metrics.name: {"candidate": candidate, "baseline": baseline},
         evaluation.blessing.name: decision,
     }
-    title = f"{model}: run {opts.run_id}"
-    _write_evaluation(evaluation.dir, files, lambda d: report.write(d, candidate, decision, classes, history, title))
+    shown = report.Inputs(f"{model}: run {opts.run_id}", classes, probabilities, labels, candidate, baseline,
+                          baseline_version, decision, history)  # fmt: skip
+    _write_evaluation(evaluation.dir, files, lambda d: report.write(d, shown))
     result = Result(decision["blessed"], decision["reason"], evaluation, candidate, decision["checks"])
     if decision["blessed"] and opts.publish is not False:
         if already is not None:
