@@ -54,13 +54,13 @@ def _expected(volume: Path, version: int, instances: list[dict]) -> np.ndarray:
 def test_rest_and_grpc_answers_equal_the_models_own(volume: Path, server: LocalServer, capsys) -> None:
     instances = _instances(volume)
     expected = _expected(volume, 1, instances)
-    assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits",
+    assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits", "--json",
                    "--instances", json.dumps(instances)) == 0  # fmt: skip
     rest = json.loads(capsys.readouterr().out)
     np.testing.assert_allclose(rest["predictions"], expected, rtol=1e-5, atol=1e-6)
     assert rest["model_version"] == "1"
     assert run_cli("predict", "--grpc", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--version", "1",
-                   "--instances", json.dumps(instances)) == 0  # fmt: skip
+                   "--json", "--instances", json.dumps(instances)) == 0  # fmt: skip
     grpc = json.loads(capsys.readouterr().out)
     np.testing.assert_allclose(grpc["predictions"], expected, rtol=1e-5, atol=1e-6)
 

@@ -16,5 +16,6 @@ MODULES = (
     "train",
     "evaluate",
     "serving",
+    "predict",
     "run",
 )

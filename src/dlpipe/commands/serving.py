@@ -1,13 +1,14 @@
-"""``dlpipe predict``, ``serve-local``, ``serving-ready``, ``serving-demo`` and ``serving-test`` (the helm test)."""
+"""``dlpipe serve-local``, ``serving-ready``, ``serving-demo`` and ``serving-test`` (the helm test).
+
+``dlpipe predict`` is in :mod:`dlpipe.commands.predict`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import errno
-import json
 import socket
 import threading
-from pathlib import Path
 from typing import Any
 
 from dlpipe import log
@@ -17,18 +18,6 @@ from dlpipe.layout import Layout, check_name
 
 
 def register(sub: Any) -> None:
-    predict = sub.add_parser("predict", help="send one predict request to TF Serving (REST or gRPC)")
-    predict.add_argument("--url", default="http://localhost:8501", help="REST endpoint (default: %(default)s)")
-    predict.add_argument("--grpc", metavar="HOST:PORT", help="use gRPC at HOST:PORT instead of REST")
-    predict.add_argument("--model", required=True, metavar="NAME", help="the served model")
-    which = predict.add_mutually_exclusive_group()
-    which.add_argument("--version", type=int, metavar="N", help="a version (default: the newest)")
-    which.add_argument("--label", metavar="LABEL", help="a version label, e.g. stable or canary")
-    data = predict.add_mutually_exclusive_group(required=True)
-    data.add_argument("--instances", metavar="JSON", help='e.g. \'[{"text": "great film"}]\'')
-    data.add_argument("--input", type=Path, metavar="FILE", help="a JSON file holding the instances")
-    predict.set_defaults(handler=predict_command, needs_config=False)
-
     local = sub.add_parser("serve-local", help="a TF-Serving-compatible REST API over models/ (no cluster needed)")
     local.add_argument("--model-name", required=True, metavar="NAME", help="serve models/NAME/<version>/")
     local.add_argument("--port", type=int, default=8501, help="REST port, as TF Serving's")
@@ -93,27 +82,6 @@ def serving_test_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
     for line in check(Layout.from_config(cfg), args.model, args.version, args.rest, args.grpc):
         print(line)
-    return EXIT_OK
-
-
-def _instances(args: argparse.Namespace) -> list[Any]:
-    try:
-        instances = json.loads(args.input.read_text() if args.input else args.instances)
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read the instances: {exc}") from None
-    if isinstance(instances, dict) and "instances" in instances:
-        instances = instances["instances"]
-    if not isinstance(instances, list) or not instances:
-        raise ConfigError("the instances must be a non-empty JSON list")
-    return instances
-
-
-def predict_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    from dlpipe.serving.client import grpc_predict, rest_predict
-
-    call = grpc_predict if args.grpc else rest_predict
-    answer = call(args.grpc or args.url, args.model, _instances(args), version=args.version, label=args.label)
-    print(json.dumps(answer))
     return EXIT_OK
 
 

@@ -10,14 +10,12 @@ from typing import Any
 from dlpipe.errors import DlpipeError
 
 
-def rest_predict(url: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
-                 timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
-    path = f"/v1/models/{model}" + (f"/versions/{version}" if version else f"/labels/{label}" if label else "")
+def _rest(url: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
     request = urllib.request.Request(
-        url.rstrip("/") + path + ":predict",
-        data=json.dumps({"instances": instances}).encode(),
+        url.rstrip("/") + path,
+        data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
-        method="POST",
+        method="GET" if body is None else "POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -27,6 +25,21 @@ def rest_predict(url: str, model: str, instances: list[Any], version: int | None
         raise DlpipeError(f"{url}: HTTP {exc.code}: {detail}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise DlpipeError(f"cannot reach {url}: {getattr(exc, 'reason', exc)}") from None
+
+
+def _path(model: str, version: int | None, label: str | None) -> str:
+    return f"/v1/models/{model}" + (f"/versions/{version}" if version else f"/labels/{label}" if label else "")
+
+
+def rest_predict(url: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
+                 timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
+    return _rest(url, _path(model, version, label) + ":predict", {"instances": instances}, timeout)
+
+
+def rest_metadata(url: str, model: str, version: int | None = None, label: str | None = None,
+                  timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
+    """The model's signatures, as TF Serving's ``GET /v1/models/NAME/metadata`` gives them."""
+    return _rest(url, _path(model, version, label) + "/metadata", None, timeout)
 
 
 def grpc_predict(target: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
