@@ -176,3 +176,8 @@ def test_wait_gives_up_with_the_reason(capsys: pytest.CaptureFixture) -> None:
 )
 def test_answers_with_and_without_class_names(prediction: Any, shown: str) -> None:
     assert describe(prediction) == shown
+
+
+def test_top_chooses_how_many_classes_are_shown() -> None:
+    assert describe([0.1, 0.6, 0.3], top=1) == "1 60.0%"
+    assert describe([0.1, 0.6, 0.3], top=2) == "1 60.0%; next 2 30.0%"

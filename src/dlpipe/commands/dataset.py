@@ -1,13 +1,18 @@
-"""``dlpipe dataset list|verify``: look at the datasets on the volume (no TensorFlow needed)."""
+"""``dlpipe dataset list|verify|examples``: look at the datasets on the volume.
+
+``list`` and ``verify`` need no TensorFlow (the storage image runs them);
+``examples`` reads records, so it does.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 from dlpipe.commands.flags import add_common
-from dlpipe.errors import EXIT_OK, DlpipeError
+from dlpipe.errors import EXIT_OK, ConfigError, DlpipeError
 from dlpipe.layout import Layout, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
 from dlpipe.waiting import wait_until
@@ -28,6 +33,18 @@ def register(sub: Any) -> None:
     verify.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for it to appear")
     add_common(verify)
     verify.set_defaults(handler=verify_command)
+
+    examples = actions.add_parser(
+        "examples",
+        help="a split's first examples as a predict request",
+        description="Print a split's first examples as a TF Serving predict request (for dlpipe predict --input, "
+        "or curl -d @FILE), and their classes on stderr: real inputs, with the answers they should get.",
+    )
+    examples.add_argument("ref", metavar="NAME[@VERSION]", help="the dataset (default version: the latest)")
+    examples.add_argument("--split", default="test", help="the split to take them from")
+    examples.add_argument("--count", type=int, default=3, metavar="N", help="how many")
+    add_common(examples)
+    examples.set_defaults(handler=examples_command, tensorflow=True)
 
 
 def list_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
@@ -59,4 +76,27 @@ def verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     shards = sum(len(s["shards"]) for s in manifest["splits"].values())
     examples = sum(s["examples"] for s in manifest["splits"].values())
     print(f"{name}@{version}: ok ({examples} examples in {shards} shards, checksums match)")
+    return EXIT_OK
+
+
+def examples_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.records import raw_batches
+    from dlpipe.serving.tensors import response_rows
+
+    if args.count < 1:
+        raise ConfigError(f"--count {args.count}: ask for at least one example")
+    layout = Layout.from_config(cfg)
+    name, wanted = parse_dataset_ref(args.ref)
+    version = layout.dataset_version(name, wanted)
+    directory = layout.dataset_version_dir(name, version)
+    manifest = read_manifest(directory)
+    features, labels = next(iter(raw_batches(directory, manifest, args.split, args.count)))
+    columns = {feature: values.numpy() for feature, values in features.items()}
+    rows = response_rows(columns)
+    if len(columns) == 1:  # TF Serving's rows of a single tensor are bare values: name the input, as people read it
+        rows = [{next(iter(columns)): row} for row in rows]
+    print(json.dumps({"instances": rows}))
+    classes = [manifest["label"]["classes"][label] for label in labels.numpy()]
+    print(f"{name}@{version} {args.split}: the classes of these {len(rows)} examples: {', '.join(classes)}",
+          file=sys.stderr)  # fmt: skip
     return EXIT_OK

@@ -27,7 +27,6 @@ from dlpipe import log
 from dlpipe.errors import EXIT_OK, ConfigError, DlpipeError
 from dlpipe.waiting import wait_until
 
-SHOWN_CLASSES = 3
 LONGEST_LABEL = 40  # characters of a --text shown beside its answer
 _NUMBERS = {"DT_FLOAT": float, "DT_DOUBLE": float, "DT_HALF": float, "DT_BFLOAT16": float, "DT_INT64": int,
             "DT_INT32": int, "DT_INT16": int, "DT_INT8": int, "DT_UINT8": int}  # fmt: skip
@@ -57,6 +56,7 @@ def register(sub: Any) -> None:
                          help="the input an --image or --text feeds (default: the one string input)")  # fmt: skip
     predict.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                          help="wait this long for the model to be served (REST)")  # fmt: skip
+    predict.add_argument("--top", type=int, default=3, metavar="N", help="classes shown per instance")
     predict.add_argument("--json", action="store_true", help="print the server's answer as JSON")
     predict.set_defaults(handler=predict_command, needs_config=False)
 
@@ -194,8 +194,8 @@ def _flat(value: Any) -> Any:
     return value[0] if isinstance(value, list) and len(value) == 1 else value
 
 
-def describe(prediction: Any) -> str:
-    """``cat 91.2%; next dog 8.8%``: the likeliest classes, by name where the answer has ``classes``."""
+def describe(prediction: Any, top: int = 3) -> str:
+    """``cat 91.2%; next dog 8.8%``: the ``top`` likeliest classes, by name where the answer has ``classes``."""
     if _numbers(prediction):
         prediction = {"probabilities": prediction}
     if not isinstance(prediction, dict):
@@ -209,7 +209,7 @@ def describe(prediction: Any) -> str:
         names = [str(c) for c in classes]
     elif isinstance(_flat(classes), str):  # only the top class's name: it names the likeliest
         names[max(range(len(scores)), key=scores.__getitem__)] = _flat(classes)
-    ranked = sorted(zip(names, scores, strict=True), key=lambda pair: -pair[1])[:SHOWN_CLASSES]
+    ranked = sorted(zip(names, scores, strict=True), key=lambda pair: -pair[1])[: max(top, 1)]
     shown = [f"{name} {100 * score:.1f}%" for name, score in ranked]
     return shown[0] + (f"; next {', '.join(shown[1:])}" if shown[1:] else "")
 
@@ -233,5 +233,5 @@ def predict_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     version = f" version {answer['model_version']}" if "model_version" in answer else ""
     print(f"{args.model}{version}:")
     for label, prediction in zip(request.labels, answer["predictions"], strict=True):
-        print(f"  {label}: {describe(prediction)}")
+        print(f"  {label}: {describe(prediction, args.top)}")
     return EXIT_OK
