@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from dlpipe.commands.flags import add_common, config_flag
-from dlpipe.commands.naming import with_dataset_name
 from dlpipe.errors import EXIT_OK
 from dlpipe.layout import Layout
 
@@ -20,8 +19,7 @@ def register(sub: Any) -> None:
     )
     flag = config_flag
     flag(parser, "--source", key="ingest.source", metavar="URI", help="s3://…, https://…, a path or sample:digits")
-    flag(parser, "--dataset", key="ingest.dataset", metavar="NAME",
-         help="dataset name (default: from the source's file or folder name)")  # fmt: skip
+    flag(parser, "--dataset", key="ingest.dataset", metavar="NAME", help="dataset name")
     flag(parser, "--format", key="ingest.format", help="input format; auto detects it")
     flag(parser, "--label", key="ingest.label", metavar="NAME", help="label column/array/feature (label, or y for NPZ)")
     flag(parser, "--text-column", key="ingest.text_column", metavar="NAME", help="CSV/Parquet column holding text")
@@ -43,7 +41,6 @@ def register(sub: Any) -> None:
 def ingest_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.ingest.pipeline import Options, run_stage
 
-    cfg = with_dataset_name(cfg)
     result = run_stage(Options.from_config(cfg), Layout.from_config(cfg), cfg)
     print(describe(result))
     return EXIT_OK

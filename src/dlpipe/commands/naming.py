@@ -1,10 +1,11 @@
-"""The dataset name a source suggests, for ``dlpipe run`` and ``dlpipe ingest`` without ``--dataset``.
+"""The dataset name a source suggests, for ``dlpipe run`` without ``--dataset``.
 
 Filing every source under one fixed name (the sample's) mixes unrelated data
 into one dataset's versions; a name taken from the source keeps them apart and
 says where a dataset came from: ``~/Downloads/Adult Income.csv`` -> ``adult-income``,
 ``s3://bucket/pets/`` -> ``pets``, ``aclImdb_v1.tar.gz`` -> ``aclimdb_v1``,
-``sample:digits`` -> ``digits``.
+``sample:digits`` -> ``digits``. ``dlpipe ingest``, which the charts run, still
+wants the name spelled out.
 """
 
 from __future__ import annotations
