@@ -60,11 +60,11 @@ metadata:
   annotations:
     {{- include "dlpipe.job.annotations" .context | nindent 4 }}
 data:
-  config.yaml: |
+  {{ include "dlpipe.layout.configFileName" .context }}: |
     {{- .config | nindent 4 }}
 {{- end -}}
 
-{{/* The config volume and its mount, at /etc/dlpipe. Call with the ConfigMap's name. */}}
+{{/* The config volume and its mount, at dlpipe.layout.configDir. Call with the ConfigMap's name. */}}
 {{- define "dlpipe.job.configVolume" -}}
 - name: config
   configMap:
@@ -73,6 +73,6 @@ data:
 
 {{- define "dlpipe.job.configMount" -}}
 - name: config
-  mountPath: /etc/dlpipe
+  mountPath: {{ include "dlpipe.layout.configDir" . }}
   readOnly: true
 {{- end -}}

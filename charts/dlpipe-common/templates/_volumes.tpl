@@ -13,11 +13,11 @@ the writable /tmp that a read-only root file system needs.
     sizeLimit: {{ .context.Values.tmpSizeLimit | default "1Gi" }}
 {{- end -}}
 
-{{/* Container mounts: the volume at sharedVolume.mountPath (default /data), /tmp. */}}
+{{/* Container mounts: the volume at sharedVolume.mountPath (default dlpipe.layout.podRoot), /tmp. */}}
 {{- define "dlpipe.volumeMounts" -}}
 {{- $shared := .Values.sharedVolume | default dict -}}
 - name: data
-  mountPath: {{ $shared.mountPath | default "/data" }}
+  mountPath: {{ $shared.mountPath | default (include "dlpipe.layout.podRoot" .) }}
   {{- with $shared.subPath }}
   subPath: {{ . }}
   {{- end }}

@@ -9,7 +9,7 @@
 
 {{/* Every model served, the main one first: a list of {name, version}. */}}
 {{- define "dlpipe-serving.models" -}}
-{{- $main := dict "name" (required "model.name is required: the model to serve (models/<name>/ on the volume)" .Values.model.name) "version" (toString .Values.model.version) -}}
+{{- $main := dict "name" (required (printf "model.name is required: the model to serve (%s/<name>/ on the volume)" (include "dlpipe.layout.models" .)) .Values.model.name) "version" (toString .Values.model.version) -}}
 {{- $all := list $main -}}
 {{- range .Values.models }}{{ $all = append $all (dict "name" .name "version" (toString .version)) }}{{ end -}}
 {{- toJson $all -}}
@@ -26,7 +26,7 @@ model_config_list {
 {{- range .models }}
   config {
     name: {{ .name | quote }}
-    base_path: "{{ $root }}/models/{{ .name }}"
+    base_path: "{{ include "dlpipe.layout.modelsDir" $root }}/{{ .name }}"
     model_platform: "tensorflow"
     {{- if eq .version "latest" }}
     model_version_policy { latest { num_versions: 1 } }

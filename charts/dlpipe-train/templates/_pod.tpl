@@ -20,7 +20,7 @@ containers:
     {{- include "dlpipe.imageFields" (dict "image" .Values.image "context" .) | nindent 4 }}
     args:
       - train
-      - --config=/etc/dlpipe/config.yaml
+      - --config={{ include "dlpipe.layout.configFile" . }}
       - --root={{ .Values.sharedVolume.mountPath }}
     env:
       - name: JOB_NAME
