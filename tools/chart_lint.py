@@ -11,7 +11,6 @@ minor dropped or renamed fails only there. The test suite calls the same functio
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tools.charts import CHARTS, ETC, ToolError, chart_dirs, find_helm, helm, render, values_cases
+from tools.charts import ETC, ToolError, arguments, chart_dirs, find_helm, helm, render, values_cases
 
 # Custom resources: kubernetes-validate knows only the core API.
 CRD_GROUPS = ("kubeflow.org/", "monitoring.coreos.com/")
@@ -130,8 +129,7 @@ def lint(charts: Path, etc: Path, helm_binary: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/charts.sh lint", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--charts", type=Path, default=CHARTS, help="folder of the charts (default: the repository's)")
+    parser = arguments("scripts/charts.sh lint", __doc__)
     parser.add_argument("--etc", type=Path, default=ETC, help="folder of chart_schema.yaml and lintconf.yaml")
     args = parser.parse_args(argv)
     try:

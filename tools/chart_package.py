@@ -11,7 +11,6 @@ wheel, because it packages the repository's charts: an installed dlpipe has none
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.charts import CHARTS, ToolError, chart_dirs, find_helm, helm, package_version
+from tools.charts import ToolError, arguments, chart_dirs, find_helm, helm, package_version
 
 _NOT_SOURCE = shutil.ignore_patterns("charts", "*.tgz")  # what `helm dependency build` leaves in a chart
 
@@ -61,8 +60,7 @@ def package(charts: Path, out: Path, version: str) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/charts.sh package", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--charts", type=Path, default=CHARTS, help="folder of the charts (default: the repository's)")
+    parser = arguments("scripts/charts.sh package", __doc__)
     parser.add_argument(
         "--out", type=Path, default=Path("dist/charts"), help="repository folder (default: %(default)s)"
     )

@@ -8,6 +8,7 @@ with each ``ci/*-values.yaml`` (the modes chart-testing installs on kind) and wi
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -65,6 +66,13 @@ def values_cases(charts: Path = CHARTS) -> list[ValuesCase]:
         for pattern in ("ci/*-values.yaml", "examples/*-values.yaml"):
             cases.extend(ValuesCase(chart, path) for path in sorted(chart.glob(pattern)))
     return cases
+
+
+def arguments(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A chart tool's command line: the first paragraph of its docstring, and ``--charts``."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--charts", type=Path, default=CHARTS, help="folder of the charts (default: the repository's)")
+    return parser
 
 
 def find_helm() -> str:
