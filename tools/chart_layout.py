@@ -55,12 +55,11 @@ def templates() -> list[tuple[str, str, str]]:
     return found
 
 
+_TEMPLATE = '{{/* %s */}}\n{{- define "dlpipe.layout.%s" -}}%s{{- end -}}\n'
+
+
 def render() -> str:
-    blocks = [
-        f'{{{{/* {doc} */}}}}\n{{{{- define "dlpipe.layout.{name}" -}}}}{body}{{{{- end -}}}}\n'
-        for name, doc, body in templates()
-    ]
-    return "\n".join([_HEADER, *blocks])
+    return "\n".join([_HEADER, *(_TEMPLATE % (doc, name, body) for name, doc, body in templates())])
 
 
 def drift() -> bool:
@@ -72,8 +71,8 @@ def _patterns() -> dict[str, re.Pattern[str]]:
     """A name counts where it stands on its own (not inside ``models.config`` or ``dlpipe.layout.models``);
     a directory name only next to a slash, so prose such as "the same runs" does not count."""
     alone = r"(?<![\w.-]){}(?![\w.-])"
-    files = [str(layout.DEFAULT_POD_ROOT), str(layout.CONFIG_DIR), layout.CONFIG_FILE, layout.SAVED_MODEL]
-    found = {name: re.compile(alone.format(re.escape(name))) for name in files}
+    names = [str(layout.DEFAULT_POD_ROOT), str(layout.CONFIG_DIR), layout.CONFIG_FILE, layout.SAVED_MODEL]
+    found = {name: re.compile(alone.format(re.escape(name))) for name in names}
     for directory in layout.TOP_LEVEL:
         word = alone.format(re.escape(directory))
         found[directory] = re.compile(rf"/{word}|{word}/")
