@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dlpipe.config import load_config
+from dlpipe.layout import CONFIG_FILE
 from tests.tooling import charts
 
 CHART = charts.CHARTS / "dlpipe-evaluate"
@@ -16,7 +17,7 @@ CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART
 @pytest.mark.parametrize("case", sorted(CI))
 def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_path: Path) -> None:
     config_map = next(d for d in charts.template(helm, CI[case]) if d["kind"] == "ConfigMap")
-    (tmp_path / "c.yaml").write_text(config_map["data"]["config.yaml"])
+    (tmp_path / "c.yaml").write_text(config_map["data"][CONFIG_FILE])
     assert load_config(config_file=tmp_path / "c.yaml", environ={})["evaluate"]["model_name"] == "digits"
 
 

@@ -7,7 +7,8 @@ import json
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.tooling import chart_schemas, charts
+from tests.tooling import charts
+from tools import chart_schemas
 
 
 @pytest.mark.parametrize("chart", charts.chart_dirs(), ids=lambda c: c.name)
@@ -41,4 +42,4 @@ def test_defaults_satisfy_schema(chart) -> None:
 
 def test_shared_definitions_in_step() -> None:
     stale = chart_schemas.drift()
-    assert not stale, f"run `python -m tests.tooling.chart_schemas`: stale $defs in {[str(p) for p in stale]}"
+    assert not stale, f"run scripts/sync-chart-schemas.sh: stale $defs in {[str(p) for p in stale]}"

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dlpipe.layout import DEFAULT_POD_ROOT, Layout
 from tests.tooling import charts, tf_serving
 
 CHART = charts.CHARTS / "dlpipe-serving"
@@ -33,7 +34,7 @@ def test_configs_parse_with_tf_servings_protos_and_flags_exist(helm: str, case: 
         if name.endswith("models.config"):
             config = tf_serving.parse_model_config(text)
             assert config.model_config_list.config[0].name == "digits"
-            assert config.model_config_list.config[0].base_path == "/data/models/digits"
+            assert config.model_config_list.config[0].base_path == str(Layout(DEFAULT_POD_ROOT).model_dir("digits"))
     tf_serving.parse_monitoring_config(data["monitoring.config"])
     tf_serving.parse_batching_config(data["batching.config"])
     for deployment in _deployments(docs).values():

@@ -1,4 +1,5 @@
-"""Finding the charts, their value files and the helm binaries; rendering them."""
+"""The charts for the tests: found and linted by ``tools`` (as scripts/charts.sh does), rendered
+with helm 3 and helm 4 from .tools/bin, in caches of their own."""
 
 from __future__ import annotations
 
@@ -11,25 +12,13 @@ from typing import Any
 
 import yaml
 
-from dlpipe import chartlint
-from dlpipe.chartlint import ValuesCase, required_values
+from tools.chart_lint import kube_versions
+from tools.charts import CHARTS, REPO, ValuesCase, chart_dirs, render, required_values, values_cases
 
-__all__ = ["ValuesCase", "required_values"]
+__all__ = ["CHARTS", "REPO", "ValuesCase", "chart_dirs", "kube_versions", "required_values", "values_cases"]
 
-REPO = Path(__file__).resolve().parents[2]
-CHARTS = REPO / "charts"
 TOOLS = REPO / ".tools" / "bin"
 HELM_MAJORS = (3, 4)
-
-
-def chart_dirs(kind: str | None = "application") -> list[Path]:
-    return chartlint.chart_dirs(CHARTS, kind)
-
-
-def values_cases() -> list[ValuesCase]:
-    """Every application chart with each ci/*-values.yaml and examples/*-values.yaml, and its
-    defaults alone unless it has required values."""
-    return chartlint.values_cases(CHARTS)
 
 
 def representative_case(chart: Path) -> ValuesCase:
@@ -76,7 +65,7 @@ def build_dependencies(chart: Path) -> None:
 
 def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
     build_dependencies(case.chart)
-    out = chartlint.render(binary, case, *extra, release=release, env=_helm_env())
+    out = render(binary, case, *extra, release=release, env=_helm_env())
     return [doc for doc in yaml.safe_load_all(out) if doc]
 
 
@@ -89,7 +78,3 @@ def template_error(binary: str, chart: Path, *sets: str) -> str:
     result = run_helm(binary, *args, check=False)
     assert result.returncode != 0, f"helm accepted {sets}"
     return result.stderr
-
-
-def kube_versions(chart: Path) -> list[str]:
-    return chartlint.kube_versions(chart)

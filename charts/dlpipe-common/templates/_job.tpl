@@ -21,6 +21,16 @@ helm.sh/resource-policy: keep
 {{- end -}}
 
 {{/*
+The metadata of a Job and of what lives and goes with it (its ConfigMap, its workers' Service):
+the Job's name, kept like the Job. Call with (dict "context" $ "name" "<job name>" ["component" "<component>"]).
+*/}}
+{{- define "dlpipe.job.metadata" -}}
+{{ include "dlpipe.metadata" . }}
+annotations:
+  {{- include "dlpipe.job.annotations" .context | nindent 2 }}
+{{- end -}}
+
+{{/*
 Retry policy from .Values.job. A pod evicted by node drain, preemption or
 spot reclaim (DisruptionTarget) is retried without spending backoffLimit;
 exit codes 2 (a configuration error) and 3 (evaluated, not blessed) fail the
@@ -53,18 +63,13 @@ Call with (dict "context" $ "name" "<job name>" "config" "<yaml text>").
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {{ .name }}
-  namespace: {{ .context.Release.Namespace }}
-  labels:
-    {{- include "dlpipe.labels" .context | nindent 4 }}
-  annotations:
-    {{- include "dlpipe.job.annotations" .context | nindent 4 }}
+  {{- include "dlpipe.job.metadata" (dict "context" .context "name" .name) | nindent 2 }}
 data:
-  config.yaml: |
+  {{ include "dlpipe.layout.configFileName" .context }}: |
     {{- .config | nindent 4 }}
 {{- end -}}
 
-{{/* The config volume and its mount, at /etc/dlpipe. Call with the ConfigMap's name. */}}
+{{/* The config volume and its mount, at dlpipe.layout.configDir. Call with the ConfigMap's name. */}}
 {{- define "dlpipe.job.configVolume" -}}
 - name: config
   configMap:
@@ -73,6 +78,6 @@ data:
 
 {{- define "dlpipe.job.configMount" -}}
 - name: config
-  mountPath: /etc/dlpipe
+  mountPath: {{ include "dlpipe.layout.configDir" . }}
   readOnly: true
 {{- end -}}

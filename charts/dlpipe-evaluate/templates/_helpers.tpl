@@ -17,11 +17,8 @@
 {{- define "dlpipe-evaluate.podSpec" -}}
 {{- $ := .context -}}
 restartPolicy: Never
-automountServiceAccountToken: false
-{{- with include "dlpipe.imagePullSecrets" $ }}{{ . | trim | nindent 0 }}{{ end }}
+{{ include "dlpipe.pod.defaults" $ }}
 {{- with include "dlpipe.scheduling" $ }}{{ . | trim | nindent 0 }}{{ end }}
-securityContext:
-  {{- include "dlpipe.podSecurityContext" $ | nindent 2 }}
 containers:
   - name: evaluate
     {{- include "dlpipe.imageFields" (dict "image" $.Values.image "context" $) | nindent 4 }}

@@ -9,7 +9,7 @@
 
 {{/* Every model served, the main one first: a list of {name, version}. */}}
 {{- define "dlpipe-serving.models" -}}
-{{- $main := dict "name" (required "model.name is required: the model to serve (models/<name>/ on the volume)" .Values.model.name) "version" (toString .Values.model.version) -}}
+{{- $main := dict "name" (required (printf "model.name is required: the model to serve (%s/<name>/ on the volume)" (include "dlpipe.layout.models" .)) .Values.model.name) "version" (toString .Values.model.version) -}}
 {{- $all := list $main -}}
 {{- range .Values.models }}{{ $all = append $all (dict "name" .name "version" (toString .version)) }}{{ end -}}
 {{- toJson $all -}}
@@ -26,7 +26,7 @@ model_config_list {
 {{- range .models }}
   config {
     name: {{ .name | quote }}
-    base_path: "{{ $root }}/models/{{ .name }}"
+    base_path: "{{ include "dlpipe.layout.modelsDir" $root }}/{{ .name }}"
     model_platform: "tensorflow"
     {{- if eq .version "latest" }}
     model_version_policy { latest { num_versions: 1 } }
@@ -67,11 +67,8 @@ A serving pod: TF Serving and the readiness sidecar. Call with
 */}}
 {{- define "dlpipe-serving.podSpec" -}}
 {{- $ := .context -}}
-automountServiceAccountToken: false
-{{- with include "dlpipe.imagePullSecrets" $ }}{{ . | trim | nindent 0 }}{{ end }}
+{{ include "dlpipe.pod.defaults" $ }}
 {{- with include "dlpipe.scheduling" $ }}{{ . | trim | nindent 0 }}{{ end }}
-securityContext:
-  {{- include "dlpipe.podSecurityContext" $ | nindent 2 }}
 containers:
   - name: tf-serving
     {{- include "dlpipe-serving.image" $ | nindent 4 }}
@@ -106,14 +103,7 @@ containers:
       {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
     {{- with include "dlpipe.resources" (dict "resources" $.Values.resources "gpus" $.Values.gpus) }}{{ . | trim | nindent 4 }}{{ end }}
     volumeMounts:
-      - name: data
-        mountPath: {{ $.Values.sharedVolume.mountPath }}
-        readOnly: true
-        {{- with $.Values.sharedVolume.subPath }}
-        subPath: {{ . }}
-        {{- end }}
-      - name: tmp
-        mountPath: /tmp
+      {{- include "dlpipe.volumeMounts" (dict "context" $ "readOnly" true) | nindent 6 }}
       - name: config
         mountPath: /etc/tf-serving
         readOnly: true
@@ -144,13 +134,7 @@ containers:
       - name: tmp
         mountPath: /tmp
 volumes:
-  - name: data
-    persistentVolumeClaim:
-      claimName: {{ required "sharedVolume.claimName is required: the claim made by the dlpipe-storage chart" $.Values.sharedVolume.claimName }}
-      readOnly: true
-  - name: tmp
-    emptyDir:
-      sizeLimit: {{ $.Values.tmpSizeLimit }}
+  {{- include "dlpipe.volumes" (dict "claimName" $.Values.sharedVolume.claimName "context" $ "readOnly" true) | nindent 2 }}
   - name: config
     configMap:
       name: {{ include "dlpipe.fullname" $ }}

@@ -7,20 +7,17 @@ A TFJob wants its container named "tensorflow" and labels pods with its own job-
 {{- $jobLabel := .jobLabel -}}
 {{- $container := .container -}}
 {{- with .context -}}
-automountServiceAccountToken: false
+{{ include "dlpipe.pod.defaults" . }}
 {{- if include "dlpipe-train.multiWorker" . }}
 subdomain: {{ $job }}
 {{- end }}
-{{- with include "dlpipe.imagePullSecrets" . }}{{ . | trim | nindent 0 }}{{ end }}
 {{- with include "dlpipe.scheduling" . }}{{ . | trim | nindent 0 }}{{ end }}
-securityContext:
-  {{- include "dlpipe.podSecurityContext" . | nindent 2 }}
 containers:
   - name: {{ $container }}
     {{- include "dlpipe.imageFields" (dict "image" .Values.image "context" .) | nindent 4 }}
     args:
       - train
-      - --config=/etc/dlpipe/config.yaml
+      - --config={{ include "dlpipe.layout.configFile" . }}
       - --root={{ .Values.sharedVolume.mountPath }}
     env:
       - name: JOB_NAME

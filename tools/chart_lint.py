@@ -1,65 +1,28 @@
 """What chart-testing's ``ct lint`` checks, plus strict schema validation, without ``ct``.
 
-For every chart under a folder: yamale on Chart.yaml (``etc/chart_schema.yaml``),
-yamllint on Chart.yaml and the values files (``etc/lintconf.yaml``), and for
-every values case (each ``ci/*-values.yaml`` and ``examples/*-values.yaml``, and
-the defaults unless the chart declares required values) ``helm lint --strict``
-and ``helm template`` validated with ``kubernetes-validate --strict`` against
-every Kubernetes minor the chart's ``kubeVersion`` admits. The test suite uses
-the same functions.
+For every chart: yamale on Chart.yaml (``etc/chart_schema.yaml``), yamllint on Chart.yaml and
+the values files (``etc/lintconf.yaml``); for every values case (see ``tools.charts``)
+``helm lint --strict``, and ``helm template`` validated with ``kubernetes-validate --strict``
+against every Kubernetes minor the chart's ``kubeVersion`` admits, since a field that one
+minor dropped or renamed fails only there. The test suite calls the same functions.
+
+    python -m tools.chart_lint [--charts DIR] [--etc DIR]     # or: scripts/charts.sh lint
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dlpipe.errors import DlpipeError
+from tools.charts import ETC, ToolError, arguments, chart_dirs, find_helm, helm, render, values_cases
 
 # Custom resources: kubernetes-validate knows only the core API.
 CRD_GROUPS = ("kubeflow.org/", "monitoring.coreos.com/")
-
-
-@dataclass(frozen=True)
-class ValuesCase:
-    chart: Path
-    values: Path | None  # None: the chart's defaults
-
-    @property
-    def id(self) -> str:
-        return f"{self.chart.name}:{self.values.relative_to(self.chart) if self.values else 'defaults'}"
-
-
-def chart_dirs(charts: Path, kind: str | None = "application") -> list[Path]:
-    found = []
-    for chart_yaml in sorted(charts.glob("*/Chart.yaml")):
-        meta = yaml.safe_load(chart_yaml.read_text())
-        if kind is None or meta.get("type", "application") == kind:
-            found.append(chart_yaml.parent)
-    return found
-
-
-def required_values(chart: Path) -> list[str]:
-    """Values a chart cannot default (Chart.yaml annotation ``dlpipe.dev/required-values``)."""
-    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
-    listed = meta.get("annotations", {}).get("dlpipe.dev/required-values", "")
-    return [name for name in listed.split(",") if name]
-
-
-def values_cases(charts: Path) -> list[ValuesCase]:
-    cases = []
-    for chart in chart_dirs(charts):
-        if not required_values(chart):
-            cases.append(ValuesCase(chart, None))
-        for pattern in ("ci/*-values.yaml", "examples/*-values.yaml"):
-            cases.extend(ValuesCase(chart, path) for path in sorted(chart.glob(pattern)))
-    return cases
 
 
 # -- Kubernetes versions ----------------------------------------------------
@@ -128,20 +91,6 @@ def yamllint_problems(chart: Path, lintconf: Path) -> list[str]:
     ]
 
 
-def helm(binary: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([binary, *args], capture_output=True, text=True, env=env)
-
-
-def render(binary: str, case: ValuesCase, *extra: str, release: str = "rel", env: dict[str, str] | None = None) -> str:
-    args = ["template", release, str(case.chart), "--namespace", "ml"]
-    if case.values:
-        args += ["--values", str(case.values)]
-    result = helm(binary, *args, *extra, env=env)
-    if result.returncode != 0:
-        raise DlpipeError(f"{case.id}: helm template failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def schema_problems(documents: list[dict[str, Any]], version: str) -> Iterator[str]:
     import jsonschema
     import kubernetes_validate
@@ -177,3 +126,22 @@ def lint(charts: Path, etc: Path, helm_binary: str) -> list[str]:
         for version in kube_versions(case.chart):
             problems += [f"{case.id}: {p}" for p in schema_problems(documents, version)]
     return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arguments("scripts/charts.sh lint", __doc__)
+    parser.add_argument("--etc", type=Path, default=ETC, help="folder of chart_schema.yaml and lintconf.yaml")
+    args = parser.parse_args(argv)
+    try:
+        problems = lint(args.charts, args.etc, find_helm())
+    except ToolError as exc:
+        print(f"chart lint: {exc}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s)" if problems else "all charts pass")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

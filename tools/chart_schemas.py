@@ -11,10 +11,8 @@ chart's schema on its own:
   applies. Left out: ``root`` (the chart sets it), other stages' sections, and
   plain secrets (refused in files; they come from Secrets).
 
-``python -m tests.tooling.chart_schemas`` rewrites the copies; ``drift`` tells
-which are stale (a test calls it).
-
-    python -m tests.tooling.chart_schemas   # rewrite the copies
+``python -m tools.chart_schemas`` (scripts/sync-chart-schemas.sh) rewrites the copies;
+``drift`` tells which are stale (a test calls it).
 """
 
 from __future__ import annotations
@@ -24,11 +22,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-CHARTS = REPO / "charts"
+from tools.charts import CHARTS, REPO
+
 COMMON_DEFS = CHARTS / "dlpipe-common" / "schema" / "defs.json"
-
-
 PACKAGE_SCHEMA = REPO / "src" / "dlpipe" / "schemas" / "config.schema.json"
 STAGES = ("ingest", "train", "evaluate", "serving")
 

@@ -6,7 +6,7 @@ values.yaml documents each value where it is set (the bitnami convention)::
     ## @param persistence.size Capacity of the volume
 
 ``render`` turns that into Markdown tables between the README markers below;
-``python -m tests.tooling.chart_readme`` rewrites every chart README, and the
+``python -m tools.chart_readme`` (scripts/chart-docs.sh) rewrites every chart README, and the
 tests fail when a README is stale or a value is undocumented.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from tests.tooling.charts import CHARTS, chart_dirs
+from tools.charts import REPO, chart_dirs
 
 START, END = "<!-- parameters:start -->", "<!-- parameters:end -->"
 _PARAM = re.compile(r"^\s*## @param (\S+) (.+)$")
@@ -100,14 +100,10 @@ def updated_readme(chart: Path) -> str:
     return f"{head}{START}\n{render(chart)}{END}{tail}"
 
 
-def stale() -> list[Path]:
-    return [c for c in chart_dirs() if (c / "README.md").read_text() != updated_readme(c)]
-
-
 def main() -> int:
     for chart in chart_dirs():
         (chart / "README.md").write_text(updated_readme(chart))
-        print(f"wrote {(chart / 'README.md').relative_to(CHARTS.parent)}")
+        print(f"wrote {(chart / 'README.md').relative_to(REPO)}")
     return 0
 
 

@@ -1,0 +1,8 @@
+"""Repository tooling: chart lint and packaging, the chart READMEs' parameter tables, and the
+copies the charts carry of what the package defines (its configuration schema, the volume's names).
+
+Run from the repository root as ``python -m tools.<module>``; the scripts in ``scripts/`` do.
+This is not part of dlpipe: the wheel packages ``src/`` only, so neither ``pip install dlpipe``
+nor the images carry it, and it may need what the runtime never does (helm, yamale, yamllint,
+kubernetes-validate).
+"""
