@@ -24,11 +24,23 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     data.add_argument("--input", type=Path, metavar="FILE", help="a JSON file holding the instances")
     predict.set_defaults(handler=run_predict, needs_config=False)
 
-    local = sub.add_parser("serve-local", help="a TF-Serving-compatible REST API over models/ (no cluster needed)")
-    local.add_argument("--model-name", required=True, metavar="NAME")
+    local = sub.add_parser("serve-local", help="TF Serving's REST and gRPC APIs over models/ (no cluster needed)")
+    served = local.add_mutually_exclusive_group(required=True)
+    served.add_argument("--model-name", metavar="NAME")
+    served.add_argument("--model-config-file", type=Path, metavar="FILE",
+                        help="a ModelServerConfig text proto, as the serving chart renders it")  # fmt: skip
+    local.add_argument("--model-version-policy", metavar="POLICY",
+                       help="latest[:N], all or specific:V[,V...] (default: TF Serving's, latest:1)")  # fmt: skip
+    local.add_argument("--version-label", action="append", default=[], metavar="LABEL=VERSION",
+                       help="a version label (repeatable)")  # fmt: skip
+    local.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",
+                       help="let labels name versions not loaded yet (else TF Serving refuses them)")  # fmt: skip
     local.add_argument("--port", type=int, default=8501)
-    local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC Predict on this port")
+    local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC on this port")
     local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
+    local.add_argument("--max-num-load-retries", type=int, metavar="N", help="(default: TF Serving's, 5)")
+    local.add_argument("--load-retry-interval", type=float, metavar="SECONDS", help="(default: TF Serving's, 60)")
+    local.add_argument("--grpc-max-message-bytes", type=int, metavar="BYTES", help="(default: TF Serving's, 2 GiB)")
     add_common(local)
     local.set_defaults(handler=run_local)
 
@@ -98,17 +110,23 @@ def run_predict(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 def run_local(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     import threading
 
-    from dlpipe import log
     from dlpipe.cli import layout_of
-    from dlpipe.layout import check_name
-    from dlpipe.serving.local import LocalServer
-    from dlpipe.serving.repository import Repository
+    from dlpipe.serving.local import serve
 
-    repository = Repository(layout_of(cfg), check_name("model", args.model_name))
-    server = LocalServer(repository, args.port, args.grpc_port, args.poll).start()
-    grpc = f", gRPC on 127.0.0.1:{server.grpc_port}" if server.grpc_port else ""
-    log.get("serve-local").info("serving %s (versions %s) on http://127.0.0.1:%d%s", args.model_name,
-                                repository.versions() or "none yet", server.port, grpc)  # fmt: skip
+    server = serve(
+        layout_of(cfg),
+        model_name=args.model_name,
+        model_config_file=args.model_config_file,
+        version_policy=args.model_version_policy,
+        version_labels=args.version_label,
+        allow_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        port=args.port,
+        grpc_port=args.grpc_port,
+        poll=args.poll,
+        max_load_retries=args.max_num_load_retries,
+        load_retry_interval=args.load_retry_interval,
+        grpc_max_message_bytes=args.grpc_max_message_bytes,
+    )
     try:
         threading.Event().wait()
     finally:
