@@ -246,7 +246,7 @@ def _collect(value: Json, shape: list[int], level: int, out: list[Any]) -> None:
     if len(value) != shape[level]:
         raise invalid(f"Encountered list at unexpected size: {len(value)} at level: {level} expected size: "
                       f"{shape[level]}")  # fmt: skip
-    if level + 1 == len(shape) and not any(isinstance(item, list) for item in value):
+    if level + 1 == len(shape) and list not in map(type, value):
         out.extend(value)
         return
     for item in value:
@@ -264,15 +264,19 @@ def _check_leaves(leaves: list[Json], dtype: int) -> list[Any]:
     if dtype == types_pb2.DT_STRING:
         return [_bytes(leaf) for leaf in leaves]
     if dtype in _FLOATS:
+        fits = set(map(type, leaves)) <= {float, int}  # exact types: true and false are no numbers
         allowed: Callable[[Any], bool] = _is_number
     elif dtype in _INTEGERS:
-        allowed = functools.partial(_is_integer_in, _INTEGERS[dtype][0])
+        values = _INTEGERS[dtype][0]
+        fits = set(map(type, leaves)) == {int} and min(leaves) in values and max(leaves) in values
+        allowed = functools.partial(_is_integer_in, values)
     elif dtype == types_pb2.DT_BOOL:
+        fits = set(map(type, leaves)) == {bool}
         allowed = _is_bool
     else:
         raise ServingError(Code.UNIMPLEMENTED, f"Conversion of JSON Value: {debug(leaves[0])} to type: "
                                                f"{dtype_name(dtype)}")  # fmt: skip
-    if not all(map(allowed, leaves)):
+    if not fits:
         raise _type_error(next(leaf for leaf in leaves if not allowed(leaf)), dtype)
     return leaves
 
