@@ -38,9 +38,12 @@ def register(sub: Any, add_common: Callable[[argparse.ArgumentParser], None], co
     local.add_argument("--port", type=int, default=8501)
     local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC on this port")
     local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
-    local.add_argument("--max-num-load-retries", type=int, metavar="N", help="(default: TF Serving's, 5)")
-    local.add_argument("--load-retry-interval", type=float, metavar="SECONDS", help="(default: TF Serving's, 60)")
-    local.add_argument("--grpc-max-message-bytes", type=int, metavar="BYTES", help="(default: TF Serving's, 2 GiB)")
+    local.add_argument("--max-num-load-retries", type=int, metavar="N",
+                       help="retries of a version that failed to load (default: as TF Serving)")  # fmt: skip
+    local.add_argument("--load-retry-interval", type=float, metavar="SECONDS",
+                       help="the wait between those tries (default: as TF Serving)")  # fmt: skip
+    local.add_argument("--grpc-max-message-bytes", type=int, metavar="BYTES",
+                       help="the largest gRPC request or answer (default: as TF Serving)")  # fmt: skip
     add_common(local)
     local.set_defaults(handler=run_local)
 
