@@ -15,7 +15,7 @@ from tensorflow_serving.apis import model_pb2
 
 from dlpipe.errors import ConfigError
 from dlpipe.layout import Layout
-from dlpipe.serving import modelconfig, source
+from dlpipe.serving import local, modelconfig, source
 from dlpipe.serving.core import ServingCore
 from dlpipe.serving.repository import Retries, State
 from dlpipe.serving.status import ServingError
@@ -188,3 +188,38 @@ def test_the_serving_charts_config_serves_what_tf_serving_would(
     assert core.repositories["digits"].labels == {label: served}
     spec = model_pb2.ModelSpec(name="digits", version_label=label)
     assert core.servable(spec).version == served
+
+
+def test_a_config_with_two_models_serves_each_by_its_policy(tmp_path: Path, toy_builds: dict[int, Path]) -> None:
+    layout = Layout(tmp_path / "volume")
+    for name in ("toy", "other"):
+        for version, build in toy_builds.items():
+            place(build, layout.model_dir(name), version)
+    config = tmp_path / "models.config"
+    config.write_text(
+        'model_config_list { config { name: "toy" base_path: "/data/models/toy" model_platform: "tensorflow" } '
+        'config { name: "other" base_path: "/data/models/other" model_platform: "tensorflow" '
+        "model_version_policy { specific { versions: 1 versions: 2 } } } }"
+    )
+    core = ServingCore.from_config(layout, modelconfig.read_config(config), Retries(), False)
+    core.refresh()
+    assert {name: r.versions() for name, r in core.repositories.items()} == {"toy": [3], "other": [1, 2]}
+
+
+def test_serve_local_flags(tmp_path: Path, toy_builds: dict[int, Path]) -> None:
+    """What `dlpipe serve-local` does with its flags: the same config as the file would give."""
+    layout = Layout(tmp_path)
+    for version, build in toy_builds.items():
+        place(build, layout.model_dir("toy"), version)
+    flags = {"model_name": "toy", "model_config_file": None, "version_policy": "latest:2",
+             "version_labels": ["stable=2"], "allow_labels_for_unavailable_models": True, "port": 0,
+             "grpc_port": None, "poll": 3600.0, "max_load_retries": None, "load_retry_interval": None,
+             "grpc_max_message_bytes": None}  # fmt: skip
+    server = local.serve(layout, **flags)
+    try:
+        assert server.repository.versions() == [2, 3] and server.repository.labels == {"stable": 2}
+        assert server.repository.retries == Retries()
+    finally:
+        server.stop()
+    with pytest.raises(ConfigError, match="with a model config file, the version policy and labels come from the file"):
+        local.serve(layout, **{**flags, "model_config_file": tmp_path / "models.config"})
