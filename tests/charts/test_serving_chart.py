@@ -58,7 +58,7 @@ def test_pinned_version_and_canary(helm: str) -> None:
     assert set(deployments) == {"stable", "canary"}
     assert deployments["canary"]["spec"]["replicas"] == 1
     assert "replicas" not in deployments["stable"]["spec"], "the HPA owns the stable replica count"
-    service = next(d for d in docs if d["kind"] == "Service")
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-dlpipe-serving")
     for deployment in deployments.values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert all(labels.get(k) == v for k, v in service["spec"]["selector"].items()), "both behind one Service"
@@ -235,6 +235,16 @@ def test_sidecar_and_helm_test_expect_the_version_a_plain_request_gets(
     assert f"--model=digits={ready}" in sidecar["args"]
     test = next(d for d in docs if d["kind"] == "Pod")
     assert f"--version={tested}" in test["spec"]["containers"][0]["args"]
+
+
+def test_with_a_canary_the_helm_test_asks_the_stable_pods_alone(helm: str) -> None:
+    docs = charts.template(helm, CI["pinned-canary"])
+    args = next(d for d in docs if d["kind"] == "Pod")["spec"]["containers"][0]["args"]
+    assert "--rest=http://rel-dlpipe-serving-stable:8501" in args and "--grpc=rel-dlpipe-serving-stable:8500" in args
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    for role, deployment in _deployments(docs).items():
+        selector = services[f"rel-dlpipe-serving-{role}"]["spec"]["selector"]
+        assert selector == deployment["spec"]["selector"]["matchLabels"], f"the {role} Service selects its pods alone"
 
 
 @pytest.mark.parametrize(
