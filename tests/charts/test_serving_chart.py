@@ -264,9 +264,27 @@ def test_with_a_canary_the_helm_test_asks_the_stable_pods_alone(helm: str) -> No
         (["model.versionPolicy.newest=1"], "newest"),
         (["model.labels.-x=1"], "-x"),
         (["model.labels.stable=0"], "stable"),
+        (["canary.weight=101"], "weight"),
+        (["gateway.enabled=true"], "gateway.parentRefs is required"),
+        (["gateway.parentRefs[0].namespace=infra"], "name"),
+        (["gateway.hostnames={Models.example.com}"], "hostnames"),
     ],
     ids=lambda v: ",".join(v) if isinstance(v, list) else None,
 )  # fmt: skip
-def test_bad_policies_and_labels_fail_naming_the_field(helm: str, sets: list[str], expected: str) -> None:
+def test_bad_policies_labels_and_routes_fail_naming_the_field(helm: str, sets: list[str], expected: str) -> None:
     message = charts.template_error(helm, CHART, *BASE, *sets)
     assert expected in message, message
+
+
+def test_canary_weight_moves_requests_not_pods(helm: str) -> None:
+    gateway = ("canary.version=2", "gateway.enabled=true", "gateway.parentRefs[0].name=public")
+    before, after = _render(helm, *gateway), _render(helm, *gateway, "canary.weight=100")
+    for role in ("stable", "canary"):
+        assert _deployments(before)[role]["spec"] == _deployments(after)[role]["spec"], "a new weight rolls no pod"
+    weights = {
+        ref["name"]: ref["weight"]
+        for d in after
+        if d["kind"] in ("HTTPRoute", "GRPCRoute")
+        for ref in d["spec"]["rules"][-1]["backendRefs"]
+    }
+    assert weights == {"rel-dlpipe-serving-stable": 0, "rel-dlpipe-serving-canary": 100}

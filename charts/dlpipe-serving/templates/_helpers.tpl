@@ -214,3 +214,56 @@ volumes:
       name: {{ include "dlpipe.fullname" $ }}
 {{- end -}}
 
+{{/*
+The Services a route sends requests to, weighted: with a canary, the stable and canary
+Deployments' own Services, canary.weight percent to the canary; else the chart's Service.
+Call with (dict "context" $ "port" <Service port>).
+*/}}
+{{- define "dlpipe-serving.backendRefs" -}}
+{{- $ := .context -}}
+{{- if $.Values.canary.version -}}
+- name: {{ include "dlpipe.componentName" (dict "context" $ "component" "stable") }}
+  port: {{ .port }}
+  weight: {{ sub 100 (int $.Values.canary.weight) }}
+- name: {{ include "dlpipe.componentName" (dict "context" $ "component" "canary") }}
+  port: {{ .port }}
+  weight: {{ int $.Values.canary.weight }}
+{{- else -}}
+- name: {{ include "dlpipe.fullname" $ }}
+  port: {{ .port }}
+{{- end }}
+{{- end -}}
+
+{{/*
+HTTPRoute matches for TF Serving's REST paths of a model's versions or labels: status and
+metadata (/v1/models/<model>/<target>[/metadata]) and the :predict, :classify and :regress
+calls, which share no path prefix with them. Call with (dict "model" "<name>" "targets"
+(list "labels/canary" "versions/3" ...)).
+*/}}
+{{- define "dlpipe-serving.restMatches" -}}
+{{- range $i, $target := .targets }}
+{{- $path := printf "/v1/models/%s/%s" $.model $target }}
+{{- if $i }}{{ "\n" }}{{ end -}}
+- path:
+    type: PathPrefix
+    value: {{ $path }}
+{{- range list "predict" "classify" "regress" }}
+- path:
+    type: Exact
+    value: {{ $path }}:{{ . }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The Gateway API routes' parentRefs and hostnames. */}}
+{{- define "dlpipe-serving.routeParents" -}}
+{{- if not .Values.gateway.parentRefs -}}
+{{- fail "gateway.parentRefs is required with gateway.enabled: the Gateway(s) the routes attach to, e.g. [{name: public, namespace: gateways}]" -}}
+{{- end -}}
+parentRefs:
+  {{- toYaml .Values.gateway.parentRefs | nindent 2 }}
+{{- with .Values.gateway.hostnames }}
+hostnames:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
