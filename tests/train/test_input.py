@@ -20,8 +20,9 @@ from dlpipe.events import EventSink
 from dlpipe.ingest import pipeline as ingest
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest
-from dlpipe.train import data
+from dlpipe.train import data, strategy
 from dlpipe.train.options import Options
+from dlpipe.train.stage import run_stage
 from dlpipe.train.trainer import Trainer, steps_until_boundary
 from tests.tooling.settings import configured
 
@@ -137,3 +138,15 @@ def test_an_interrupted_run_resumes_on_the_batches_an_uninterrupted_run_reads(
     rest = train("interrupted")[:4]
     for expected, got in zip(whole, first + rest, strict=True):
         np.testing.assert_allclose(got, expected)
+
+
+def test_one_device_strategy_trains_and_exports(volume: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a pod with one GPU runs (OneDeviceStrategy: batches prefetched to the device), here on the CPU."""
+    one_device = strategy.Placement(tf.distribute.OneDeviceStrategy("/cpu:0"), True, 0, 1)
+    monkeypatch.setattr(strategy, "choose", lambda *_args, **_kwargs: one_device)
+    config = configured(train__dataset="digits", train__max_steps=6, train__save_steps=4, train__steps_per_execution=4,
+                        run_id="one-device", progress_interval=3600)  # fmt: skip
+    result = run_stage(Options.from_config(config), Layout(volume), config)
+    assert result.steps == 6 and result.export.is_complete()
+    checkpoints = Layout(volume).run_paths("one-device").checkpoints
+    assert sorted(p.name for p in checkpoints.glob("ckpt-*.index")) == ["ckpt-4.index", "ckpt-6.index"]
