@@ -81,30 +81,36 @@ def steps_per_second(trainer: Trainer, inputs: dict[str, tf.data.Dataset], steps
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
-def mlp_figures(work: Path, rows: int, steps: int, rounds: int, settings: dict[str, Any]) -> list[str]:
+Row = tuple[str, str]  # (figure, value)
+
+
+def mlp_figures(work: Path, rows: int, steps: int, rounds: int, settings: dict[str, Any]) -> list[Row]:
     make_npz(work / "t.npz", rows)
     trainer = trainer_for(work / "mlp", work / "t.npz", {"train.batch_size": 256, **settings})
     ds = pipeline(trainer)
     rates = steps_per_second(trainer, {"tfrecord": ds, "memory": held_batch(ds)}, steps, rounds)
     return [
-        f"MLP, batch 256: TFRecord pipeline {rates['tfrecord']:.0f} steps/s, in-memory batch {rates['memory']:.0f} "
-        f"steps/s, ratio {rates['tfrecord'] / rates['memory']:.2f}"
+        (
+            "MLP, batch 256: TFRecord pipeline / in-memory batch",
+            f"{rates['tfrecord'] / rates['memory']:.2f} ({rates['tfrecord']:.0f} vs {rates['memory']:.0f} steps/s)",
+        )
     ]
 
 
-def cnn_figures(work: Path, images: int, steps: int, rounds: int, settings: dict[str, Any]) -> list[str]:
+def cnn_figures(work: Path, images: int, steps: int, rounds: int, settings: dict[str, Any]) -> list[Row]:
     make_images(work / "photos", images, side=160)
     cnn = {"train.model": "cnn", "train.batch_size": 64, "train.image_size": 64}
     trainer = trainer_for(work / "cnn", work / "photos", {**cnn, **settings})
     held = pipeline(trainer, in_memory=True)
     inputs = {"decoding": pipeline(trainer, in_memory=False), "held": held, "memory": held_batch(held)}
     rates = steps_per_second(trainer, inputs, steps, rounds)
-    base = rates["memory"]
+    base, what = rates["memory"], f"CNN on {images} JPEGs (160 px -> 64 px), batch 64"
     return [
-        f"CNN on {images} JPEGs (160 px -> 64 px), batch 64: pre-decoded batch {base:.1f} steps/s; "
-        f"decoding in the pipeline {rates['decoding']:.1f} steps/s, ratio {rates['decoding'] / base:.2f}; "
-        f"decoded once and held as tensors {rates['held']:.1f} steps/s, ratio {rates['held'] / base:.2f}"
-    ]
+        (f"{what}: decoding in the pipeline / pre-decoded batch",
+         f"{rates['decoding'] / base:.2f} ({rates['decoding']:.1f} vs {base:.1f} steps/s)"),
+        (f"{what}: decoded once, held as tensors / pre-decoded batch",
+         f"{rates['held'] / base:.2f} ({rates['held']:.1f} vs {base:.1f} steps/s)"),
+    ]  # fmt: skip
 
 
 def main() -> None:
@@ -120,12 +126,12 @@ def main() -> None:
     settings = {"train.steps_per_execution": args.steps_per_execution} if args.steps_per_execution else {}
     cases = args.cases.split(",")
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        lines = []
+        rows: list[Row] = []
         if "mlp" in cases:
-            lines += mlp_figures(Path(tmp), args.rows, args.mlp_steps, args.rounds, settings)
+            rows += mlp_figures(Path(tmp), args.rows, args.mlp_steps, args.rounds, settings)
         if "cnn" in cases:
-            lines += cnn_figures(Path(tmp), args.images, args.cnn_steps, args.rounds, settings)
-    print("\n".join(lines))
+            rows += cnn_figures(Path(tmp), args.images, args.cnn_steps, args.rounds, settings)
+    print("\n".join(f"{figure}: {value}" for figure, value in rows))
 
 
 if __name__ == "__main__":
