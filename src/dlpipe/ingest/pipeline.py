@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import collections
+import functools
 import gzip
 import hashlib
 import io
+import math
+import os
 import shutil
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -134,6 +137,7 @@ def assign_splits(items: dict[str | None, Sequence[Any]], fractions: dict[str, f
 
 
 BLOCK_ROWS = 16384
+ENCODE_AHEAD_PER_CPU = 4  # images read and verified ahead of the writer, per CPU of the pool
 
 
 class _HashingFile(io.RawIOBase):
@@ -155,12 +159,49 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+def pod_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a pod's ``limits.cpu``)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return cpus
+    return cpus if quota == "max" else max(1, min(cpus, math.ceil(int(quota) / int(period))))
+
+
+@functools.cache
+def _image_readers() -> tuple[Executor, int]:
+    """The process's pool that reads and verifies images (decoding releases the GIL), and how many to run ahead.
+
+    Shared by every shard writer, so images use every CPU of the pod whatever the shard count.
+    """
+    cpus = pod_cpus()
+    return ThreadPoolExecutor(cpus, thread_name_prefix="dlpipe-images"), ENCODE_AHEAD_PER_CPU * cpus
+
+
+os.register_at_fork(after_in_child=_image_readers.cache_clear)  # a forked child has none of the pool's threads
+
+
+def _in_order(encode: Callable[[Any], Any], items: Iterable[Any], pool: Executor, ahead: int) -> Iterator[Any]:
+    """``encode(item)`` for each item, in order, run on ``pool`` with up to ``ahead`` items in flight."""
+    pending: collections.deque[Future] = collections.deque()
+    for item in items:
+        pending.append(pool.submit(encode, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _write_shard(
     path: Path, items: Sequence[Any], examples: readers.Examples, compressed: bool, progress: Progress
 ) -> dict[str, Any]:
     step("write", path)
     if examples.encode_block is None:
-        written = _write_records(path, items, examples.encode, compressed, progress)
+        # Other encoders are too cheap to be worth handing to another thread.
+        encode = examples.encode
+        records = _in_order(encode, items, *_image_readers()) if examples.format == "images" else map(encode, items)
+        written = _write_records(path, records, compressed, progress)
         return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
     # Dense data: blocks of TFRecords built by numpy (TF reads gzip files as Python writes them).
     with _HashingFile(path) as raw:
@@ -173,14 +214,13 @@ def _write_shard(
     return {"file": path.name, "examples": len(items), "sha256": digest}
 
 
-def _write_records(path: Path, items: Sequence[Any], encode: Any, compressed: bool, progress: Progress) -> int:
+def _write_records(path: Path, records: Iterable[bytes | None], compressed: bool, progress: Progress) -> int:
     import tensorflow as tf
 
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compressed else "")
     written = 0
     with tf.io.TFRecordWriter(str(path), options) as writer:
-        for item in items:
-            record = encode(item)
+        for record in records:
             if record is not None:
                 writer.write(record)
                 written += 1
