@@ -45,7 +45,7 @@ TOP_K = 5  # predictions per example in classes, class_ids and scores (fewer whe
 OUTPUTS = {PROBABILITIES: ("float32", "classes"), CLASSES: ("string", "top"), CLASS_IDS: ("int64", "top"),
            SCORES: ("float32", "top")}  # fmt: skip
 CLASSIFY_OUTPUTS = (CLASSES, SCORES)
-REEXPORT = "export it again with this version of dlpipe (dlpipe train)"
+REEXPORT = "export it again with this version of dlpipe: dlpipe train"
 
 
 def top_k(classes: int) -> int:
@@ -166,6 +166,8 @@ def verify_export(paths: ExportPaths) -> str:
     classes = outputs[PROBABILITIES].shape[1]
     _check_outputs(paths, SIGNATURE, outputs, tuple(OUTPUTS), rows, classes)
     method = method_names(paths).get(CLASSIFY_SIGNATURE)
+    if method is None:
+        raise DlpipeError(f"{paths.dir}: no {CLASSIFY_SIGNATURE} signature (TF Serving's Classify API)", REEXPORT)
     if method != CLASSIFY_METHOD:
         raise DlpipeError(f"{paths.dir}: {CLASSIFY_SIGNATURE} signature method is {method}, not {CLASSIFY_METHOD} "
                           "(TF Serving's Classify API needs it)", REEXPORT)  # fmt: skip
