@@ -71,6 +71,16 @@ def test_income_csv_with_holes_is_blessed_and_served(tmp_path: Path, capsys: pyt
     root = tmp_path / "vol"
     csv = make_income_csv(tmp_path / "income.csv")
     assert cli(root, "ingest", "--source", str(csv), "--dataset", "income", "--label", "income") == 0
+    assert cli(root, "train", "--dataset", "income", "--model", "cnn", "--max-steps", "1") == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(
+            "--model cnn needs one image feature (a 2-D or 3-D float array); the dataset has age (float32), education "
+            "(string), hours_per_week (float32), workclass (string), age_missing (float32), hours_per_week_missing "
+            "(float32) (use --model mlp)"
+        )
+    )
     assert cli(root, "train", "--dataset", "income", "--model", "mlp", "--max-steps", "20", "--run-id", "income") == 0
     # Scored through the signature on the test split as stored, holes and all.
     assert cli(root, "evaluate", "--run-id", "income", "--model-name", "income", "--threshold", "accuracy>=0") == 0

@@ -183,6 +183,17 @@ def test_imdb_layout_keeps_the_source_splits_and_carves_validation_out_of_train(
     assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 10, "test": 6}
 
 
+def test_a_train_split_too_small_to_carve_validation_from(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            (tmp_path / "src" / split / label).mkdir(parents=True)
+            (tmp_path / "src" / split / label / "0.txt").write_text(f"{label} review")
+    assert ingest(tmp_path / "vol", tmp_path / "src", "tiny") == 0
+    assert ("WARNING the source has no validation split, and train (2 examples) is too small to carve one out"
+            in capsys.readouterr().err)  # fmt: skip
+    assert set(dataset(tmp_path / "vol", "tiny")[1]["splits"]) == {"train", "test"}
+
+
 def test_tfrecords_are_validated_and_resharded(tmp_path: Path) -> None:
     ingest(tmp_path / "first", make_npz(tmp_path / "d.npz", rows=200), "d")
     first_dir, first = dataset(tmp_path / "first", "d")

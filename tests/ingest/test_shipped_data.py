@@ -146,3 +146,14 @@ def test_s3_prefix_with_a_wrapper_and_subdir(
     )
     assert ingest(tmp_path / "vol", uri, "--subdir", "PetImages") == 0
     assert manifest(tmp_path / "vol")["skipped"] == {"corrupt image": 1, "not an image": 1}
+
+
+def test_a_folder_of_several_tables(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for name in ("2023.csv", "2024.csv"):
+        (folder / name).write_text("x,label\n1,0\n2,1\n")
+    assert ingest(tmp_path / "vol", str(folder), "--format", "csv") == 1
+    expected = f"{folder}: expected one data file, found 2 (point --source or --subdir at the file)"
+    assert one_error(capsys).endswith(expected)
+    assert ingest(tmp_path / "vol", str(folder), "--subdir", "2024.csv", "--splits", "train=0.5,test=0.5") == 0

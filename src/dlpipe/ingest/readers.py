@@ -240,6 +240,6 @@ def read(tree: folders.Tree, request: Request, subdir: str | None = None) -> Exa
     if fmt in ("csv", "parquet", "npz") or (fmt == "auto" and len(data_files) == 1 and not folders.subfolders(folder)):
         if len(data_files) != 1:
             raise DlpipeError(f"{tree.show(folder)}: expected one data file, found {len(data_files)}",
-                              "point --source (or --subdir) at the file")  # fmt: skip
+                              "point --source or --subdir at the file")  # fmt: skip
         return _read_file(data_files[0], request)
     return read_class_folders(tree, folder, fmt, stray)
