@@ -17,38 +17,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dlpipe import atomic, log, s3
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
 from dlpipe.failpoints import step
-from dlpipe.ingest import archives, readers, sources
+from dlpipe.ingest import archives, folders, readers, sources
+from dlpipe.ingest.splits import assign_splits, carve_validation, parse_splits
 from dlpipe.layout import MANIFEST, Layout, check_name, shard_name
 from dlpipe.manifest import read_manifest, sha256_file, write_manifest
 from dlpipe.progress import Progress
 from dlpipe.stage import recorded
 
 logger = log.get("ingest")
-
-
-def parse_splits(text: str) -> dict[str, float]:
-    """``train=0.8,validation=0.1,test=0.1`` -> ordered fractions that sum to 1."""
-    splits: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            fraction = float(value)
-        except ValueError:
-            fraction = -1.0
-        if not sep or not 0 < fraction <= 1:
-            raise ConfigError(
-                f"--splits {text!r}: {part!r} is not NAME=FRACTION", "e.g. train=0.8,validation=0.1,test=0.1"
-            )
-        splits[check_name("split", name.strip())] = fraction
-    if not splits or abs(sum(splits.values()) - 1) > 1e-6:
-        raise ConfigError(f"--splits {text!r}: the fractions add up to {sum(splits.values()):g}, not 1")
-    return splits
 
 
 @dataclass
@@ -60,6 +40,8 @@ class Options:
     format: str
     label: str | None
     text_column: str | None
+    subdir: str | None
+    missing: str
     splits: dict[str, float]
     shards: int
     compression: str
@@ -89,6 +71,8 @@ class Options:
             "format": self.format,
             "label": self.label,
             "text_column": self.text_column,
+            "subdir": self.subdir,
+            "missing": self.missing,
             "splits": self.splits,
             "shards": self.shards,
             "compression": self.compression,
@@ -112,28 +96,6 @@ def _existing(layout: Layout, opts: Options, fingerprint: str) -> int | None:
         if manifest.get("source", {}).get("fingerprint") == fingerprint and manifest.get("options") == opts.identity():
             return version
     return None
-
-
-def assign_splits(items: dict[str | None, Sequence[Any]], fractions: dict[str, float], seed: int) -> dict[str, Any]:
-    """The source's own splits, else a seeded split by ``fractions``; shuffled either way (seeded)."""
-    rng = np.random.default_rng(seed)
-    if None not in items:
-        return {split: [seq[i] for i in rng.permutation(len(seq))] for split, seq in items.items() if len(seq)}
-    pool = items[None]
-    order = rng.permutation(len(pool))
-    if isinstance(pool, range):  # row numbers: stay in numpy, no million-element lists
-        pool = np.arange(pool.start, pool.stop, pool.step)
-    result, start, acc = {}, 0, 0.0
-    for split, fraction in fractions.items():
-        acc += fraction
-        end = round(acc * len(pool))
-        if end > start:
-            chosen = order[start:end]
-            result[split] = pool[chosen] if isinstance(pool, np.ndarray) else [pool[i] for i in chosen]
-        else:
-            logger.warning("split %s gets no examples out of %d; it is left out", split, len(pool))
-        start = end
-    return result
 
 
 BLOCK_ROWS = 16384
@@ -256,13 +218,15 @@ def write_splits(
     return result
 
 
-def _read(source: sources.Source, path: Path | None, work: Path, opts: Options) -> readers.Examples:
+def _read(path: Path | None, work: Path, opts: Options) -> readers.Examples:
     if path is None:
         return readers.read_sample(opts.source.removeprefix("sample:"))
     if archives.is_archive(path):
         logger.info("unpacking %s", path.name)
         path = archives.extract(path, work / "unpacked", opts.limits)
-    return readers.read(path, opts.format, opts.label, opts.text_column)
+    request = readers.Request(opts.format, opts.label, opts.text_column, opts.missing)
+    # Messages name the source as the user gave it, not the cache folder it was downloaded or unpacked to.
+    return readers.read(folders.Tree(path, opts.source), request, opts.subdir)
 
 
 def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
@@ -294,12 +258,16 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
 
     work = atomic.temp_sibling(layout.cache_dir("work", "ingest"))  # hidden: recovery clears it if killed
     try:
-        examples = _read(source, path, work, opts)
+        examples = _read(path, work, opts)
         splits = assign_splits(examples.items, opts.splits, opts.seed)
+        carved = carve_validation(splits, examples.label_of, opts.splits, opts.seed) if examples.label_of else None
+        holes = examples.missing.section(splits.get("train")) if examples.missing else None
         writing = Progress(f"{opts.dataset}: convert", "examples", sum(map(len, splits.values())), interval, events)
         with layout.publish_dataset(opts.dataset) as publication:
             split_info = write_splits(publication.dir, splits, examples, opts, writing)
             writing.close()
+            if carved:
+                split_info["validation"]["carved_from"] = carved
             manifest = {
                 "dataset": opts.dataset,
                 "version": (version := publication.claim()),
@@ -313,6 +281,8 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
                 "splits": split_info,
                 "skipped": dict(examples.skipped),
             }
+            if holes is not None:
+                manifest["missing"] = holes
             write_manifest(publication.dir, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)

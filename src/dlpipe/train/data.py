@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from dlpipe.records import compression, input_features, is_encoded_image, parse_spec, split_files
+from dlpipe.records import compression, fill_missing, input_features, is_encoded_image, parse_spec, split_files
 
 CACHE_LIMIT_BYTES = 1 << 30  # keep a split as tensors when it takes less than this in memory
 PARSE_CHUNK = 1024  # records parsed (and images decoded) per call while loading a split into memory
@@ -46,10 +46,10 @@ def decode_images(encoded: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def model_inputs(features: dict[str, tf.Tensor], manifest: dict[str, Any], image_size: int) -> dict[str, tf.Tensor]:
-    """Raw features (as stored and as served) -> what the Keras model takes."""
+    """Raw features (as stored and as served) -> what the Keras model takes (holes filled, images decoded)."""
     return {
         name: decode_images(value, image_size) if is_encoded_image(name, manifest) else value
-        for name, value in features.items()
+        for name, value in fill_missing(features, manifest).items()
     }
 
 
