@@ -13,6 +13,7 @@ import pytest
 
 from dlpipe.evaluate import publish
 from dlpipe.layout import Layout
+from dlpipe.serving.client import probabilities
 from dlpipe.serving.local import LocalServer
 from dlpipe.serving.repository import Repository
 from tests.tooling.net import free_port
@@ -46,7 +47,8 @@ def test_predict_over_grpc_and_rest_with_b64_images(server: LocalServer, capsys:
         answers.append(json.loads(capsys.readouterr().out))
     grpc, rest = answers
     assert grpc["model_version"] == rest["model_version"] == "1"
-    assert np.asarray(grpc["predictions"]).shape == (2, 2)
+    assert np.asarray(probabilities(grpc["predictions"])).shape == (2, 2)
+    assert {row["classes"][0] for row in grpc["predictions"]} <= {"Cat", "Dog"}, "answers name the class"
     assert grpc["predictions"] == rest["predictions"], "both transports decode and answer alike"
 
 

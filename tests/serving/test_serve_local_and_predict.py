@@ -16,7 +16,7 @@ import tensorflow as tf
 from dlpipe.errors import DlpipeError
 from dlpipe.evaluate import publish
 from dlpipe.layout import Layout
-from dlpipe.serving.client import rest_predict
+from dlpipe.serving.client import probabilities, rest_predict
 from dlpipe.serving.local import LocalServer
 from dlpipe.serving.ready import serve as serve_ready
 from dlpipe.serving.repository import Repository
@@ -59,12 +59,12 @@ def test_rest_and_grpc_answers_equal_the_models_own(volume: Path, server: LocalS
     assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits",
                    "--instances", json.dumps(instances)) == 0  # fmt: skip
     rest = json.loads(capsys.readouterr().out)
-    np.testing.assert_allclose(rest["predictions"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities(rest["predictions"]), expected, rtol=1e-5, atol=1e-6)
     assert rest["model_version"] == "1"
     assert run_cli("predict", "--grpc", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--version", "1",
                    "--instances", json.dumps(instances)) == 0  # fmt: skip
     grpc = json.loads(capsys.readouterr().out)
-    np.testing.assert_allclose(grpc["predictions"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities(grpc["predictions"]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_tf_serving_status_api(server: LocalServer) -> None:
@@ -92,7 +92,9 @@ def test_a_version_published_while_serving_replaces_the_last_one(volume: Path, s
     url = f"http://127.0.0.1:{server.port}"
     answer = rest_predict(url, "digits", instances)
     assert answer["model_version"] == "2", "latest serves the newest version"
-    np.testing.assert_allclose(answer["predictions"], _expected(volume, 2, instances), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        probabilities(answer["predictions"]), _expected(volume, 2, instances), rtol=1e-5, atol=1e-6
+    )
     with pytest.raises(DlpipeError, match=r"HTTP 404.*Servable not found for request: Specific\(digits, 1\)"):
         rest_predict(url, "digits", instances, version=1)
     with urllib.request.urlopen(f"{url}/v1/models/digits/versions/1") as response:

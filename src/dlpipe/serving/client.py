@@ -19,6 +19,7 @@ import urllib.request
 from typing import Any
 
 from dlpipe.errors import DlpipeError
+from dlpipe.export import PROBABILITIES
 
 
 def _rest(url: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
@@ -52,6 +53,11 @@ def rest_predict(url: str, model: str, instances: list[Any], version: int | None
         version = int(metadata["model_spec"]["version"])
     answer = _rest(url, _path(model, version, None) + ":predict", {"instances": instances}, timeout)
     return {"predictions": answer["predictions"], "model_version": str(version)}
+
+
+def probabilities(predictions: list[Any]) -> list[list[float]]:
+    """Each row's class probabilities: the row itself from a one-output model, else its ``probabilities``."""
+    return [row[PROBABILITIES] if isinstance(row, dict) else row for row in predictions]
 
 
 def grpc_predict(target: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,

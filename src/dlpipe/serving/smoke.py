@@ -10,7 +10,7 @@ from dlpipe.errors import DlpipeError
 from dlpipe.export import read_lineage, read_warmup_inputs
 from dlpipe.layout import ExportPaths, Layout
 from dlpipe.serving import tensors
-from dlpipe.serving.client import grpc_predict, rest_predict
+from dlpipe.serving.client import grpc_predict, probabilities, rest_predict
 
 
 def warmup_instances(export: ExportPaths) -> list[dict[str, Any]]:
@@ -32,7 +32,7 @@ def check(layout: Layout, model: str, version: str, rest: str, grpc: str | None)
     if grpc:
         answers.append(("gRPC", grpc_predict(grpc, model, instances)))
     for how, answer in answers:
-        shape = np.asarray(answer["predictions"]).shape
+        shape = np.asarray(probabilities(answer["predictions"])).shape
         if shape != (len(instances), classes):
             raise DlpipeError(f"{how}: predictions of shape {shape}, expected {(len(instances), classes)}")
         if int(answer["model_version"]) != expected:
