@@ -35,6 +35,7 @@ PREFIX = "io.k8s."  # every Kubernetes definition's name starts so
 CORE = "io.k8s.api.core.v1."
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 NETWORKING = "io.k8s.api.networking.v1."
+BATCH = "io.k8s.api.batch.v1."
 QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 
 # The Kubernetes types that values of the charts hold; everything they reference comes along.
@@ -53,6 +54,7 @@ ROOTS = [
     f"{CORE}PodSpec.priorityClassName",
     f"{NETWORKING}IngressSpec.ingressClassName",
     f"{NETWORKING}IngressRule.host",
+    f"{BATCH}CronJobSpec.schedule",
 ]
 
 # -- the API server's syntax rules (k8s.io/apimachinery/pkg/util/validation) ----
@@ -72,6 +74,27 @@ CAPABILITY = r"[A-Z][A-Z0-9_]*"
 SYSCTL = r"[a-z0-9]([-_a-z0-9]*[a-z0-9])?([./][a-z0-9]([-_a-z0-9]*[a-z0-9])?)*"
 
 
+def _cron_field(value: str, names: str = "", question: bool = False) -> str:
+    """One field of a cron schedule: a list of ``*``, ``N`` or ``N-M``, each with an optional ``/step``."""
+    number = f"({value}|(?i:{names}))" if names else f"({value})"
+    atom = rf"(\*{'|[?]' if question else ''}|{number}(-{number})?)(/[0-9]+)?"
+    return rf"{atom}(,{atom})*"
+
+
+# validateScheduleFormat: what cron.ParseStandard accepts (robfig/cron), without a TZ= prefix
+# (Kubernetes refuses it: spec.timeZone says that). Five fields, or a descriptor.
+_FIVE_FIELDS = " +".join(
+    [
+        _cron_field(r"[0-5]?[0-9]"),
+        _cron_field(r"[01]?[0-9]|2[0-3]"),
+        _cron_field(r"0?[1-9]|[12][0-9]|3[01]", question=True),
+        _cron_field(r"0?[1-9]|1[0-2]", "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"),
+        _cron_field(r"[0-6]", "sun|mon|tue|wed|thu|fri|sat", question=True),
+    ]
+)
+CRON = rf"(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|@every ([0-9]+(ns|us|ms|s|m|h))+|{_FIVE_FIELDS})"
+
+
 def anchored(pattern: str) -> str:
     return f"^{pattern}$"
 
@@ -89,9 +112,15 @@ def _is(field: str, *values: str) -> dict[str, Any]:
     return {"required": [field], "properties": {field: {"enum": list(values)}}}
 
 
-LABEL_KEY_SCHEMA = {"type": "string", "pattern": anchored(QUALIFIED_NAME), "maxLength": 317}
+def _keyed(value: dict[str, Any]) -> dict[str, Any]:
+    """A map keyed by qualified names (labels, annotations, resource names). Not propertyNames: helm 4
+    reports a bad property name without saying where it is, an unknown key beside its parent's path."""
+    return {"type": "object", "patternProperties": {anchored(QUALIFIED_NAME): value}, "additionalProperties": False}
+
+
+LABEL_KEY_SCHEMA = {"type": "string", "pattern": anchored(QUALIFIED_NAME)}
 LABEL_VALUE_SCHEMA = {"type": "string", "pattern": anchored(LABEL_VALUE)}
-LABEL_MAP = {"type": "object", "propertyNames": LABEL_KEY_SCHEMA, "additionalProperties": LABEL_VALUE_SCHEMA}
+LABEL_MAP = _keyed(LABEL_VALUE_SCHEMA)
 NON_EMPTY_LIST = {"type": "array", "minItems": 1}
 NO_LIST = {"type": "array", "maxItems": 0}
 WEIGHT = {"type": "integer", "minimum": 1, "maximum": 100}
@@ -102,7 +131,7 @@ ID = {"type": "integer", "minimum": 0, "maximum": 2147483647}
 RULES: dict[str, dict[str, Any]] = {
     # ValidateLabels, ValidateAnnotations (keys; the values of annotations are free text).
     f"{META}ObjectMeta.labels": LABEL_MAP,
-    f"{META}ObjectMeta.annotations": {"propertyNames": LABEL_KEY_SCHEMA},
+    f"{META}ObjectMeta.annotations": _keyed({"type": "string"}),
     f"{CORE}PodSpec.nodeSelector": LABEL_MAP,
     # Names of other objects: DNS subdomains ("" where the chart leaves the field out).
     f"{CORE}PodSpec.priorityClassName": {"pattern": anchored(f"({DNS_SUBDOMAIN})?"), "maxLength": 253},
@@ -113,6 +142,7 @@ RULES: dict[str, dict[str, Any]] = {
         "not": {"pattern": r"^[0-9.]+$"},
         "maxLength": 253,
     },
+    f"{BATCH}CronJobSpec.schedule": {"pattern": anchored(CRON)},
     # validateTolerations: operator Equal or Exists; Exists takes no value; an empty key (every taint)
     # needs Exists; tolerationSeconds only with effect NoExecute; key and value are label syntax.
     f"{CORE}Toleration": {
@@ -222,7 +252,7 @@ RULES: dict[str, dict[str, Any]] = {
     },
     # ValidateResourceRequirements: resource names are qualified names; amounts are quantities.
     f"{CORE}ResourceRequirements": {
-        "properties": {"requests": {"propertyNames": LABEL_KEY_SCHEMA}, "limits": {"propertyNames": LABEL_KEY_SCHEMA}}
+        "properties": {"requests": _keyed(_ref(QUANTITY)), "limits": _keyed(_ref(QUANTITY))}
     },
     QUANTITY: {"oneOf": [{"type": "string", "pattern": anchored(QUANTITY_TEXT)}, {"type": "number", "minimum": 0}]},
     # ValidateNetworkPolicyPeer: at least one selector or an ipBlock, and an ipBlock alone.

@@ -93,7 +93,7 @@ def test_tensorboard_reads_the_runs_directory(helm: str) -> None:
     (container,) = _containers(
         _render(helm, "dlpipe-train", "single-values.yaml", "tensorboard.enabled=true"), "Deployment"
     )
-    runs = layout.Layout(Path(MOUNT)).run("any").dir.parent
+    runs = layout.Layout(Path(MOUNT)).runs_dir
     assert f"--logdir={runs}" in container["args"]
 
 

@@ -27,3 +27,25 @@ which boto3 reads.
 {{- end }}
 {{- end }}
 {{- end -}}
+
+{{/*
+Does a name (an environment variable, an HTTP header) look like it holds a secret? "true" or "".
+*/}}
+{{- define "dlpipe.secretLooking" -}}
+{{- if regexMatch "(?i)(secret|passw(or)?d|token|credential|api_?key|_key$|^key$|_key_id$|^authorization$|^cookie$)" (. | replace "-" "_") }}true{{ end -}}
+{{- end -}}
+
+{{/*
+.Values.extraEnv as env entries. A secret-looking name (*SECRET*, *PASSWORD*, *TOKEN*, *_KEY, ...)
+with a literal value is refused: values are stored in the release and shown in the pod spec.
+*/}}
+{{- define "dlpipe.extraEnv" -}}
+{{- range $index, $env := .Values.extraEnv -}}
+{{- if and (hasKey $env "value") (include "dlpipe.secretLooking" $env.name) -}}
+{{- fail (printf "extraEnv[%d] (%s) has a literal value, and its name says it is a secret: values are stored in the release and shown in the pod spec. Take it from a Secret instead:\n  extraEnv:\n    - name: %s\n      valueFrom:\n        secretKeyRef: {name: <secret>, key: <key>}" $index $env.name $env.name) -}}
+{{- end -}}
+{{- end -}}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end -}}
+{{- end -}}
