@@ -64,10 +64,13 @@ def build_dependencies(chart: Path) -> None:
     run_helm(binary, "dependency", "build", "--skip-refresh", str(chart))
 
 
-def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
+def template_text(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> str:
     build_dependencies(case.chart)
-    out = render(binary, case, *extra, release=release, env=_helm_env())
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+    return render(binary, case, *extra, release=release, env=_helm_env())
+
+
+def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(template_text(binary, case, *extra, release=release)) if doc]
 
 
 def template_error(binary: str, chart: Path, *sets: str) -> str:
