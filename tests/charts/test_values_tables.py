@@ -448,7 +448,7 @@ CHART_GOOD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
     "dlpipe-storage": [
         ("fractional size", {"persistence": {"size": ".5Ti"}}, "rel"),
         ("NFS with an IPv6 server", {"nfs": {"server": "fd00::5", "path": "/exports/ml"}}, "rel"),
-        ("prepare", {"prepare": {"enabled": True, "owner": {"uid": 20000, "gid": 0}}}, LONG_RELEASE),
+        ("prepare for a big uid", {"prepare": {"enabled": True, "owner": {"uid": 1000000, "gid": 0}}}, LONG_RELEASE),
     ],
     "dlpipe-ingest": [
         ("splits with spaces", {"config": {"ingest": {"splits": "train = 0.7, test=.3"}}}, "rel"),

@@ -40,7 +40,7 @@ Call with (dict "resources" .Values.resources "gpus" .Values.gpus ["field" "tens
 {{- $limit := index $limits $name -}}
 {{- if gt (float64 (include "dlpipe.quantity" $request)) (float64 (include "dlpipe.quantity" $limit)) -}}
 {{- $where := ternary (printf " (from gpus=%d)" (int $.gpus)) "" (eq $name "nvidia.com/gpu") -}}
-{{- fail (printf "%s.requests.%s (%v) is above %s.limits.%s (%v)%s: Kubernetes refuses such a pod; lower the request or raise the limit" $field $name $request $field $name $limit $where) -}}
+{{- fail (printf "%s.requests.%s (%s) is above %s.limits.%s (%s)%s: Kubernetes refuses such a pod; lower the request or raise the limit" $field $name (include "dlpipe.text" $request) $field $name (include "dlpipe.text" $limit) $where) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
