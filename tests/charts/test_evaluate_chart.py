@@ -38,6 +38,8 @@ def test_continuous_mode(helm: str) -> None:
     cron = next(d for d in docs if d["kind"] == "CronJob")
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert "--pending" in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    rules = cron["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "Ignore" and rules[1]["onExitCodes"]["values"] == [2, 3], "the Job's retry policy"
     assert not [d for d in docs if d["kind"] == "Job"]
 
 

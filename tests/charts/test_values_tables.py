@@ -598,15 +598,3 @@ def test_large_integers_stay_integers(helm: str) -> None:
     text = charts.template_values(helm, charts.CHARTS / "dlpipe-serving", values)
     assert "versions: 1700000000" in text and "--model=digits=1700000000" in text
     assert "--version=1700000000" in text and "value: 1700000001" in text
-
-
-def test_a_weakened_context_is_named_in_the_notes(helm: str) -> None:
-    if charts.helm_version(helm).startswith("v3."):
-        pytest.skip("helm 3 renders release notes only against a cluster (install --dry-run=client asks it)")
-    chart = charts.CHARTS / "dlpipe-ingest"
-    values = _merge(BASE["dlpipe-ingest"], next(v for what, v, _ in COMMON_GOOD if what == "opt-in root"))
-    charts.build_dependencies(chart)
-    result = charts.run_helm(helm, "install", "rel", str(chart), "--dry-run=client", "--namespace", "ml",
-                             "--values", str(charts.values_file(values)))  # fmt: skip
-    notes = result.stdout.split("NOTES:", 1)[1]
-    assert "WARNING: unsafeSecurityContext is set" in notes and "podSecurityContext.runAsUser=0" in notes
