@@ -19,8 +19,6 @@ import yaml
 
 from dlpipe.config import load_config
 from dlpipe.errors import ConfigError
-from dlpipe.evaluate.metrics import compute
-from dlpipe.ingest.pipeline import parse_splits
 from dlpipe.schemas import load_schema
 from tests.tooling import charts
 
@@ -96,6 +94,8 @@ def test_the_package_and_the_chart_agree(helm: str, case: tuple, tmp_path: Path)
     "splits", ["train=0.5,test=0.2", "train=0.7,validation=0.2,test=0.2", "train=0.5,train=0.5", "a=1,b=1,c=1"]
 )
 def test_split_sums_fail_with_the_message_of_dlpipe_ingest(helm: str, splits: str) -> None:
+    from dlpipe.ingest.pipeline import parse_splits  # imports TensorFlow: not at collection
+
     with pytest.raises(ConfigError) as cli:
         parse_splits(splits)
     expected = str(cli.value).replace("--splits", "config.ingest.splits", 1)
@@ -105,6 +105,8 @@ def test_split_sums_fail_with_the_message_of_dlpipe_ingest(helm: str, splits: st
 
 def test_threshold_metrics_are_the_ones_evaluate_computes() -> None:
     """The schema names the metrics a threshold may check: those dlpipe.evaluate.metrics computes."""
+    from dlpipe.evaluate.metrics import compute
+
     pattern = load_schema("config")["$defs"]["threshold"]["pattern"]
     names = set(re.search(r"\((loss\|[^)]*)\)", pattern).group(1).split("|"))
     computed: set[str] = set()
