@@ -113,6 +113,7 @@ STAGE_BAD: list[tuple[str, dict[str, Any], str]] = [
     ("literal token", {"extraEnv": [{"name": "HF_TOKEN", "value": "hf_abc"}]}, "extraEnv[0]"),
     ("literal password", {"extraEnv": [{"name": "DB_PASSWORD", "value": "hunter2"}]}, "extraEnv[0]"),
     ("literal API key", {"extraEnv": [{"name": "WANDB_API_KEY", "value": "abc"}]}, "extraEnv[0]"),
+    ("literal AWS key id", {"extraEnv": [{"name": "AWS_ACCESS_KEY_ID", "value": "AKIA0"}]}, "extraEnv[0]"),
     (
         "literal callback header",
         {
@@ -413,6 +414,8 @@ STAGE_GOOD: list[tuple[str, dict[str, Any], str]] = [
                 {"name": "HOOK_TOKEN", "valueFrom": SECRET},
                 {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"},
                 {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "TOKENIZERS_PARALLELISM", "value": "false"},
+                {"name": "DB_PASSWORD_FILE", "value": "/var/run/secrets/db/password"},
             ]
         },
         "rel",

@@ -30,9 +30,14 @@ which boto3 reads.
 
 {{/*
 Does a name (an environment variable, an HTTP header) look like it holds a secret? "true" or "".
+Whole words count (HF_TOKEN, DB_PASSWORD, WANDB_API_KEY, AWS_ACCESS_KEY_ID, X-Auth-Token), not
+parts of words (TOKENIZERS_PARALLELISM), nor names of where a secret is (*_FILE, *_PATH, *_URL, *_NAME).
 */}}
 {{- define "dlpipe.secretLooking" -}}
-{{- if regexMatch "(?i)(secret|passw(or)?d|token|credential|api_?key|_key$|^key$|_key_id$|^authorization$|^cookie$)" (. | replace "-" "_") }}true{{ end -}}
+{{- $name := . | upper | replace "-" "_" -}}
+{{- if not (has (splitList "_" $name | last) (list "FILE" "PATH" "DIR" "URL" "URI" "NAME")) -}}
+{{- if or (regexMatch "(^|_)(SECRETS?|PASSWORDS?|PASSWD|TOKENS?|CREDENTIALS?|APIKEY|AUTHORIZATION|COOKIE)(_|$)" $name) (regexMatch "(^|_)KEY(_ID)?$" $name) }}true{{ end -}}
+{{- end -}}
 {{- end -}}
 
 {{/*
