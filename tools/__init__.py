@@ -1,5 +1,6 @@
 """Repository tooling: chart lint and packaging, the chart READMEs' parameter tables, and the
-copies the charts carry of what the package defines (its configuration schema, the volume's names).
+copies the charts carry of what is defined elsewhere (the package's configuration schema, the
+volume's names, the Kubernetes API's definitions of the values the charts pass to Kubernetes).
 
 Run from the repository root as ``python -m tools.<module>``; the scripts in ``scripts/`` do.
 This is not part of dlpipe: the wheel packages ``src/`` only, so neither ``pip install dlpipe``

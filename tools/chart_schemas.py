@@ -1,9 +1,12 @@
 """Keep the shared ``$defs`` of every chart's values.schema.json in step.
 
-Two sources are copied into each chart's schema, because helm reads each
-chart's schema on its own:
+Three sources are copied into each chart's schema, because helm reads each
+chart's schema on its own, and only what the chart's schema refers to is kept:
 
 - ``charts/dlpipe-common/schema/defs.json``: image, resources, tolerations, …;
+- ``charts/dlpipe-common/schema/kubernetes.json``: the Kubernetes types those
+  refer to, generated from the Kubernetes OpenAPI definitions
+  (``tools.chart_kubernetes``, which this module re-runs first);
 - for a stage chart (``dlpipe-<stage>``), the package's configuration schema
   (``src/dlpipe/schemas/config.schema.json``) as ``$defs.dlpipeConfig``: the
   chart's ``config`` value is written verbatim into the stage's configuration
@@ -18,10 +21,12 @@ chart's schema on its own:
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from tools import chart_kubernetes
 from tools.charts import CHARTS, REPO
 
 COMMON_DEFS = CHARTS / "dlpipe-common" / "schema" / "defs.json"
@@ -30,8 +35,11 @@ STAGES = ("ingest", "train", "evaluate", "serving")
 
 
 def common_defs() -> dict[str, Any]:
-    defs = json.loads(COMMON_DEFS.read_text())
-    defs.pop("$comment", None)
+    """defs.json and the generated Kubernetes definitions, as committed."""
+    defs = {}
+    for path in (COMMON_DEFS, chart_kubernetes.KUBERNETES_DEFS):
+        defs.update(json.loads(path.read_text()))
+        defs.pop("$comment", None)
     return defs
 
 
@@ -76,12 +84,29 @@ def chart_schemas() -> list[Path]:
     return sorted(CHARTS.glob("*/values.schema.json"))
 
 
+def _references(node: Any) -> set[str]:
+    return set(re.findall(r'"#/\$defs/([^"]+)"', json.dumps(node)))
+
+
+def _generated(name: str) -> bool:
+    """Copied in by this module, even where the source no longer has it."""
+    return name.startswith(("config-", chart_kubernetes.PREFIX))
+
+
 def synced(schema: dict[str, Any], chart: str) -> dict[str, Any]:
-    """The schema with the shared definitions in place; the chart's own ones kept first."""
+    """The schema with the shared definitions it refers to in place; the chart's own ones kept first."""
     stage = chart.removeprefix("dlpipe-")
     shared = {**common_defs(), **(config_defs(stage) if stage in STAGES else {})}
-    own = {k: v for k, v in schema.get("$defs", {}).items() if k not in shared and not k.startswith("config-")}
-    return {**schema, "$defs": {**own, **shared}}
+    own = {k: v for k, v in schema.get("$defs", {}).items() if k not in shared and not _generated(k)}
+    body = {k: v for k, v in schema.items() if k != "$defs"}
+    needed: set[str] = set()
+    todo = _references(body) | _references(own)
+    while todo:
+        name = todo.pop()
+        if name in shared and name not in needed:
+            needed.add(name)
+            todo |= _references(shared[name])
+    return {**body, "$defs": {**own, **{k: v for k, v in shared.items() if k in needed}}}
 
 
 def render(schema: dict[str, Any]) -> str:
@@ -93,6 +118,7 @@ def drift() -> list[Path]:
 
 
 def main() -> int:
+    chart_kubernetes.main()
     for path in chart_schemas():
         path.write_text(render(synced(json.loads(path.read_text()), path.parent.name)))
         print(f"synced {path.relative_to(REPO)}")

@@ -1,6 +1,6 @@
 """What dlpipe-common's helpers promise holds in every chart that includes them: each helper is
 documented; podLabels / podAnnotations reach every pod template a chart renders; the serving
-chart's pods, which only read the volume, all see the same sub-directory of it."""
+chart's pods, which only read models/, mount just that, read-only, below the same sub-directory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from dlpipe.layout import DEFAULT_POD_ROOT
+from dlpipe.layout import DEFAULT_POD_ROOT, Layout
 from tests.tooling import charts, pod_security
 
 COMMON = charts.CHARTS / "dlpipe-common"
@@ -58,7 +58,7 @@ def test_pod_labels_and_annotations_reach_every_pod(
         assert labels["app.kubernetes.io/instance"] == "rel", f"{name}: selector labels kept"
 
 
-def test_serving_pods_read_one_sub_directory_read_only(helm: str) -> None:
+def test_serving_pods_mount_only_the_models_read_only(helm: str) -> None:
     case = charts.ValuesCase(
         charts.CHARTS / "dlpipe-serving", charts.CHARTS / "dlpipe-serving/ci/pinned-canary-values.yaml"
     )
@@ -68,7 +68,8 @@ def test_serving_pods_read_one_sub_directory_read_only(helm: str) -> None:
         name: [m for c in spec["containers"] for m in c.get("volumeMounts", []) if m["name"] == "data"]
         for name, spec in pods.items()
     }
-    expected = {"name": "data", "mountPath": str(DEFAULT_POD_ROOT), "readOnly": True, "subPath": "team-a"}
+    models = Layout(DEFAULT_POD_ROOT).models_dir
+    expected = {"name": "data", "mountPath": str(models), "readOnly": True, "subPath": f"team-a/{models.name}"}
     assert len(mounts) == 4, list(mounts)  # stable, canary, demo, the helm test
     assert all(found == [expected] for found in mounts.values()), mounts
     claims = [v["persistentVolumeClaim"] for spec in pods.values() for v in spec["volumes"] if v["name"] == "data"]

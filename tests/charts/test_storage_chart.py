@@ -21,7 +21,7 @@ def _render(helm: str, *sets: str) -> dict[str, dict[str, Any]]:
 
 def test_dynamic_claim_on_a_storage_class_is_kept(helm: str) -> None:
     out = _render(helm, "persistence.storageClassName=efs-sc", "persistence.size=20Gi")
-    assert set(out) == {"PersistentVolumeClaim"}
+    assert set(out) == {"PersistentVolumeClaim", "NetworkPolicy"}
     pvc = out["PersistentVolumeClaim"]
     assert pvc["spec"]["storageClassName"] == "efs-sc"
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]

@@ -9,9 +9,13 @@ same Job; one that changes the configuration or image creates a new Job, and
 may still be running. Finished Jobs go away after job.ttlSecondsAfterFinished.
 */}}
 
-{{/* <fullname>-<8 hex of the checksum>. Call with (dict "context" $ "checksum" "<text>"). */}}
+{{/*
+<fullname>-<8 hex of the checksum>, 58 characters at most: the pods of an Indexed Job are named
+<job>-<index> (up to 4 digits), which must stay a 63-character DNS label.
+Call with (dict "context" $ "checksum" "<text>").
+*/}}
 {{- define "dlpipe.job.name" -}}
-{{- $full := include "dlpipe.fullname" .context | trunc 54 | trimSuffix "-" -}}
+{{- $full := include "dlpipe.fullname" .context | trunc 49 | trimSuffix "-" -}}
 {{- printf "%s-%s" $full (sha256sum .checksum | trunc 8) -}}
 {{- end -}}
 
@@ -37,10 +41,10 @@ exit codes 2 (a configuration error) and 3 (evaluated, not blessed) fail the
 Job at once, since a retry cannot change them.
 */}}
 {{- define "dlpipe.job.policy" -}}
-backoffLimit: {{ .Values.job.backoffLimit }}
-ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished }}
+backoffLimit: {{ .Values.job.backoffLimit | int64 }}
+ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished | int64 }}
 {{- with .Values.job.activeDeadlineSeconds }}
-activeDeadlineSeconds: {{ . }}
+activeDeadlineSeconds: {{ . | int64 }}
 {{- end }}
 podFailurePolicy:
   rules:

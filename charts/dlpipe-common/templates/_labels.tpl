@@ -32,13 +32,7 @@ A namespaced resource's name, namespace and labels. Call with the root context (
 */}}
 {{- define "dlpipe.metadata" -}}
 {{- $ctx := .context | default . -}}
-{{- if .name }}
-name: {{ .name }}
-{{- else if .component }}
-name: {{ include "dlpipe.componentName" . }}
-{{- else }}
-name: {{ include "dlpipe.fullname" $ctx }}
-{{- end }}
+name: {{ if .name }}{{ .name }}{{ else if .component }}{{ include "dlpipe.componentName" . }}{{ else }}{{ include "dlpipe.fullname" $ctx }}{{ end }}
 namespace: {{ $ctx.Release.Namespace }}
 labels:
   {{- include "dlpipe.labels" . | nindent 2 }}

@@ -12,6 +12,6 @@ spec:
     {{- include "dlpipe.selectorLabels" . | nindent 4 }}
   ports:
     - name: http
-      port: {{ .port }}
+      port: {{ .port | int64 }}
       targetPort: http
 {{- end -}}

@@ -5,8 +5,8 @@ the writable /tmp that a read-only root file system needs.
 
 {{/*
 Pod volumes: the claim as "data" (read-only with "readOnly" true) and an emptyDir "tmp" of
-"tmpSizeLimit", default .Values.tmpSizeLimit.
-Call with (dict "claimName" "<claim>" "context" $ ["readOnly" true] ["tmpSizeLimit" "256Mi"]).
+.Values.tmpSizeLimit.
+Call with (dict "claimName" "<claim>" "context" $ ["readOnly" true]).
 */}}
 {{- define "dlpipe.volumes" -}}
 - name: data
@@ -17,22 +17,30 @@ Call with (dict "claimName" "<claim>" "context" $ ["readOnly" true] ["tmpSizeLim
     {{- end }}
 - name: tmp
   emptyDir:
-    sizeLimit: {{ .tmpSizeLimit | default .context.Values.tmpSizeLimit | default "1Gi" }}
+    sizeLimit: {{ .context.Values.tmpSizeLimit }}
 {{- end -}}
 
 {{/*
 Container mounts: the volume at sharedVolume.mountPath (default dlpipe.layout.podRoot), /tmp.
-Call with the root context, or (dict "context" $ "readOnly" true) for a read-only volume.
+A pod that reads one top-level directory only (TF Serving, the published models) mounts just it, at
+<mountPath>/<directory>, so the paths it uses stay the same: "directory" names it.
+Call with the root context, or (dict "context" $ ["readOnly" true] ["directory" "<name>"]).
 */}}
 {{- define "dlpipe.volumeMounts" -}}
 {{- $ctx := .context | default . -}}
 {{- $shared := $ctx.Values.sharedVolume | default dict -}}
+{{- $mountPath := $shared.mountPath | default (include "dlpipe.layout.podRoot" $ctx) -}}
+{{- $subPath := $shared.subPath | default "" -}}
+{{- with .directory -}}
+{{- $mountPath = printf "%s/%s" ($mountPath | trimSuffix "/") . -}}
+{{- $subPath = ternary (printf "%s/%s" ($subPath | trimSuffix "/") .) . (ne $subPath "") -}}
+{{- end -}}
 - name: data
-  mountPath: {{ $shared.mountPath | default (include "dlpipe.layout.podRoot" $ctx) }}
+  mountPath: {{ $mountPath }}
   {{- if .readOnly }}
   readOnly: true
   {{- end }}
-  {{- with $shared.subPath }}
+  {{- with $subPath }}
   subPath: {{ . }}
   {{- end }}
 - name: tmp

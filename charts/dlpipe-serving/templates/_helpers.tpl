@@ -112,10 +112,10 @@ prometheus_config {
 {{- end -}}
 
 {{- define "dlpipe-serving.batchingConfig" -}}
-max_batch_size { value: {{ .Values.batching.maxBatchSize }} }
-batch_timeout_micros { value: {{ .Values.batching.batchTimeoutMicros }} }
-num_batch_threads { value: {{ .Values.batching.numBatchThreads }} }
-max_enqueued_batches { value: {{ .Values.batching.maxEnqueuedBatches }} }
+max_batch_size { value: {{ .Values.batching.maxBatchSize | int64 }} }
+batch_timeout_micros { value: {{ .Values.batching.batchTimeoutMicros | int64 }} }
+num_batch_threads { value: {{ .Values.batching.numBatchThreads | int64 }} }
+max_enqueued_batches { value: {{ .Values.batching.maxEnqueuedBatches | int64 }} }
 {{- end -}}
 
 {{/*
@@ -138,8 +138,7 @@ A serving pod: TF Serving and the readiness sidecar. Call with
 */}}
 {{- define "dlpipe-serving.podSpec" -}}
 {{- $ := .context -}}
-{{ include "dlpipe.pod.defaults" $ }}
-{{- with include "dlpipe.scheduling" $ }}{{ . | trim | nindent 0 }}{{ end }}
+{{ include "dlpipe.pod.header" (dict "context" $ "scheduled" true) }}
 containers:
   - name: tf-serving
     {{- include "dlpipe-serving.image" $ | nindent 4 }}
@@ -148,8 +147,8 @@ containers:
       - --port=8500
       - --rest_api_port=8501
       - --model_config_file=/etc/tf-serving/{{ .config }}
-      - --file_system_poll_wait_seconds={{ $.Values.model.pollSeconds }}
-      - --rest_api_timeout_in_ms={{ $.Values.restApiTimeoutMs }}
+      - --file_system_poll_wait_seconds={{ $.Values.model.pollSeconds | int64 }}
+      - --rest_api_timeout_in_ms={{ $.Values.restApiTimeoutMs | int64 }}
       - --enable_model_warmup=true
       # TF Serving assigns the config's labels before it has loaded any version: without this
       # flag a config with labels fails the start. It lets a label name a version not loaded
@@ -168,16 +167,26 @@ containers:
         containerPort: 8500
       - name: rest
         containerPort: 8501
+    # TF Serving opens its ports once the models have loaded: until then only the startup
+    # probe runs, so a large model is not restarted while it loads.
+    startupProbe:
+      tcpSocket:
+        port: grpc
+      periodSeconds: 10
+      failureThreshold: {{ div (add (int64 $.Values.startupSeconds) 9) 10 }}
     livenessProbe:
       tcpSocket:
         port: grpc
-      initialDelaySeconds: 10
       periodSeconds: 10
+    readinessProbe:
+      tcpSocket:
+        port: rest
+      periodSeconds: 5
     securityContext:
       {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
     {{- with include "dlpipe.resources" (dict "resources" $.Values.resources "gpus" $.Values.gpus) }}{{ . | trim | nindent 4 }}{{ end }}
     volumeMounts:
-      {{- include "dlpipe.volumeMounts" (dict "context" $ "readOnly" true) | nindent 6 }}
+      {{- include "dlpipe.volumeMounts" (dict "context" $ "readOnly" true "directory" (include "dlpipe.layout.models" $)) | nindent 6 }}
       - name: config
         mountPath: /etc/tf-serving
         readOnly: true
@@ -188,22 +197,26 @@ containers:
     args:
       - serving-ready
       - --tf-serving=http://localhost:8501
-      - --port={{ $.Values.sidecar.port }}
+      - --port={{ $.Values.sidecar.port | int64 }}
       {{- range .models }}
       - --model={{ .name }}={{ .version }}
       {{- end }}
     ports:
       - name: ready
-        containerPort: {{ $.Values.sidecar.port }}
+        containerPort: {{ $.Values.sidecar.port | int64 }}
     readinessProbe:
       httpGet:
         path: /ready
         port: ready
       periodSeconds: 5
       failureThreshold: 2
+    livenessProbe:
+      tcpSocket:
+        port: ready
+      periodSeconds: 10
     securityContext:
       {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
-    {{- with include "dlpipe.resources" (dict "resources" $.Values.sidecar.resources) }}{{ . | trim | nindent 4 }}{{ end }}
+    {{- with include "dlpipe.resources" (dict "resources" $.Values.sidecar.resources "field" "sidecar.resources") }}{{ . | trim | nindent 4 }}{{ end }}
     volumeMounts:
       - name: tmp
         mountPath: /tmp
