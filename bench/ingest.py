@@ -1,7 +1,9 @@
-"""Ingest throughput on generated tabular (NPZ) data, against a raw copy of the
-same bytes measured in the same run (the I/O limit).
+"""Ingest throughput on generated tabular (NPZ) data and, with ``--images N``, JPEG
+class folders, against a durable raw copy of the same bytes measured in the same
+run (the I/O limit). Images are read and verified on every CPU whatever the
+number of shard writers (``--workers``).
 
-    .venv/bin/python bench/ingest.py [--megabytes 300] [--workers 1,2,4]
+    .venv/bin/python bench/ingest.py [--megabytes 300] [--workers 1,4] [--images 3000]
 """
 
 from __future__ import annotations
@@ -13,35 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from generated import FEATURES, make_images, make_npz
 
 from dlpipe.config import load_config
 from dlpipe.ingest.pipeline import Options, run_stage
 from dlpipe.layout import Layout
-
-FEATURES = 32  # float32 columns per example: 128 bytes of features
-
-
-def make_source(path: Path, megabytes: int) -> int:
-    rows = megabytes * (1 << 20) // (FEATURES * 4)
-    rng = np.random.default_rng(0)
-    np.savez(path, x=rng.normal(size=(rows, FEATURES)).astype(np.float32), y=rng.integers(0, 10, rows))
-    return rows
-
-
-def make_images(folder: Path, count: int) -> int:
-    """Class folders of 256x256 JPEG photos-like noise; returns their total bytes."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    total = 0
-    for i in range(count):
-        path = folder / f"class{i % 2}" / f"{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pixels = rng.integers(0, 255, (256, 256, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(path, quality=85)
-        total += path.stat().st_size
-    return total
 
 
 def raw_copy(source: Path, dest: Path) -> float:
@@ -80,8 +58,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         work = Path(tmp)
         source = work / "source.npz"
-        rows = make_source(source, args.megabytes)
-        size_mb = source.stat().st_size / (1 << 20)
+        rows = args.megabytes * (1 << 20) // (FEATURES * 4)
+        size_mb = make_npz(source, rows) / (1 << 20)
         copy_s = raw_copy(source, work / "copy.npz")
         print(f"source: {rows} examples, {size_mb:.0f} MB; raw copy {size_mb / copy_s:.0f} MB/s")
         for workers in (int(w) for w in args.workers.split(",")):

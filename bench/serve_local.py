@@ -1,7 +1,7 @@
-"""serve-local's cost per request: REST round trips against calling the same SavedModel
-signature in-process, in the same run.
+"""serve-local's cost per request: REST and gRPC round trips against calling the same SavedModel
+signature in-process, in the same run; the figure is the p50 overhead over the in-process call.
 
-    .venv/bin/python bench/serve_local.py [--requests 500]
+    .venv/bin/python bench/serve_local.py [--requests 1000]
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ import statistics
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
+import grpc
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_service_pb2_grpc
 
 from dlpipe.cli import main as dlpipe
 from dlpipe.evaluate.publish import publish
@@ -24,8 +27,8 @@ from dlpipe.serving.local import LocalServer
 from dlpipe.serving.repository import Repository
 
 
-def _latencies(call, count: int) -> list[float]:
-    for _ in range(10):
+def _latencies(call: Callable[[], object], count: int) -> list[float]:
+    for _ in range(20):
         call()
     out = []
     for _ in range(count):
@@ -35,15 +38,19 @@ def _latencies(call, count: int) -> list[float]:
     return out
 
 
-def _describe(name: str, samples: list[float]) -> str:
+def _describe(name: str, samples: list[float], baseline: list[float] | None = None) -> str:
     ordered = sorted(samples)
-    p50, p99 = ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99) - 1]
-    return f"{name}: {len(samples) / sum(samples):.0f} requests/s, p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+    p50, p99 = statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1]
+    line = f"{name}: {len(samples) / sum(samples):.0f} requests/s, p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms"
+    if baseline is None:
+        return line
+    base = statistics.median(baseline)
+    return f"{line}; p50 overhead {(p50 - base) * 1000:.2f} ms ({p50 / base:.1f}x the in-process call)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         root = Path(tmp)
@@ -54,20 +61,25 @@ def main() -> None:
         loaded = tf.saved_model.load(str(layout.model_version_dir("digits", 1)))
         signature = loaded.signatures["serving_default"]
         image = np.random.default_rng(0).random((1, 8, 8)).astype(np.float32)
-        server = LocalServer(Repository(layout, "digits"), 0).start()
+        server = LocalServer(Repository(layout, "digits"), 0, grpc_port=0).start()
         body = json.dumps({"instances": [{"image": image[0].tolist()}]}).encode()
         url = f"http://127.0.0.1:{server.port}/v1/models/digits:predict"
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name="digits"))
+        request.inputs["image"].CopyFrom(tf.make_tensor_proto(image))
 
         def rest() -> None:
             with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST")) as response:
                 response.read()
 
-        direct = _latencies(lambda: signature(image=tf.constant(image)), args.requests)
-        served = _latencies(rest, args.requests)
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            direct = _latencies(lambda: signature(image=tf.constant(image)), args.requests)
+            served = _latencies(rest, args.requests)
+            over_grpc = _latencies(lambda: stub.Predict(request, timeout=30), args.requests)
         server.stop()
     print(_describe("in-process signature", direct))
-    print(_describe("serve-local REST", served))
-    print(f"overhead: {statistics.mean(served) / statistics.mean(direct):.2f}x the in-process time per request")
+    print(_describe("serve-local REST", served, direct))
+    print(_describe("serve-local gRPC", over_grpc, direct))
 
 
 if __name__ == "__main__":

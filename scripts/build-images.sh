@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build every stage image (images/<stage>/Dockerfile) with consistent tags:
-#   <REGISTRY/>dlpipe/dlpipe-<stage>:<package version>
+# Build the stage images from the one recipe, images/Dockerfile: each stage of images/stages
+# as its target, from its base image with its pip extra, tagged
+#   <REGISTRY/>dlpipe/dlpipe-<stage>:<version in pyproject.toml>
 # with whichever engine is installed: docker, podman or buildah.
 # Environment: REGISTRY (prefix, e.g. a registry host and path), ENGINE (force one),
 # PYTHON_IMAGE / TF_IMAGE (override the base images, e.g. a locally built one);
 # buildah also reads BUILDAH_ISOLATION (chroot builds where no OCI runtime can start).
+# A build whose output holds a known-transient error (images/transient-build-errors) is
+# retried once, with a line saying so.
 # Arguments: the stages to build (default: all).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,20 +21,41 @@ if [ -z "$engine" ]; then
 fi
 [ -n "$engine" ] || { echo "build-images: no docker, podman or buildah on PATH" >&2; exit 2; }
 
-build_args=()
-[ -n "${PYTHON_IMAGE:-}" ] && build_args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE")
-[ -n "${TF_IMAGE:-}" ] && build_args+=(--build-arg "TF_IMAGE=$TF_IMAGE")
+base_image() {  # base_image BASE: the image a base of images/stages names
+  case "$1" in
+    python) echo "${PYTHON_IMAGE:-python:3.11-slim-bookworm}" ;;
+    tensorflow) echo "${TF_IMAGE:-tensorflow/tensorflow:2.21.0}" ;;
+    tensorflow-gpu) echo "${TF_IMAGE:-tensorflow/tensorflow:2.21.0-gpu}" ;;
+    *) echo "build-images: images/stages names an unknown base: $1" >&2; return 2 ;;
+  esac
+}
+
+build() {  # build STAGE BASE_IMAGE EXTRA TAG
+  local args=(--file images/Dockerfile --target "$1" --tag "$4" --build-arg "BASE_IMAGE=$2"
+              --build-arg "EXTRA=$3" --build-arg "DLPIPE_VERSION=$version")
+  if [ "$engine" = buildah ]; then buildah bud "${args[@]}" .; else "$engine" build "${args[@]}" .; fi
+}
+
+transient_error() {  # transient_error LOG: the first line of LOG with a known-transient error
+  grep -v -e '^#' -e '^$' images/transient-build-errors | grep -m 1 -F -f - "$1"
+}
 
 stages=("$@")
 if [ ${#stages[@]} -eq 0 ]; then
-  for dir in images/*/; do stages+=("$(basename "$dir")"); done
+  read -r -a stages <<<"$(awk '!/^#/ && NF { printf "%s ", $1 }' images/stages)"
 fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for stage in "${stages[@]}"; do
-  [ -f "images/$stage/Dockerfile" ] || { echo "build-images: no images/$stage/Dockerfile" >&2; exit 2; }
+  read -r _ base extra <<<"$(awk -v stage="$stage" '!/^#/ && $1 == stage' images/stages)"
+  [ -n "${base:-}" ] || { echo "build-images: no stage $stage in images/stages" >&2; exit 2; }
+  [ "$extra" != - ] || extra=
+  image=$(base_image "$base")
   tag="${REGISTRY:+$REGISTRY/}dlpipe/dlpipe-$stage:$version"
-  case "$engine" in
-    buildah) buildah bud --file "images/$stage/Dockerfile" --tag "$tag" "${build_args[@]}" . ;;
-    *) "$engine" build --file "images/$stage/Dockerfile" --tag "$tag" "${build_args[@]}" . ;;
-  esac
+  if ! build "$stage" "$image" "$extra" "$tag" 2>&1 | tee "$log"; then
+    error=$(transient_error "$log") || { echo "build-images: building $tag failed" >&2; exit 1; }
+    echo "build-images: building $tag failed with a known-transient error; retrying once: $error" >&2
+    build "$stage" "$image" "$extra" "$tag"
+  fi
   echo "built $tag"
 done

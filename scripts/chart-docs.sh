@@ -2,4 +2,4 @@
 # Regenerate the parameter tables of the chart READMEs from `## @param` comments.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exec .venv/bin/python -m tests.tooling.chart_readme
+exec .venv/bin/python -m tools.chart_readme

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
-.venv/bin/hadolint images/*/Dockerfile
+.venv/bin/ruff check src tests bench tools
+.venv/bin/ruff format --check src tests bench tools
+.venv/bin/hadolint images/Dockerfile
 .venv/bin/actionlint .github/workflows/*.yaml

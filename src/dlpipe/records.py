@@ -1,15 +1,24 @@
-"""The record format of a dataset version: feature dtypes, the parse spec, raw batches.
+"""The record format of a dataset version: feature dtypes, holes, the parse spec, raw batches.
 
 Ingest writes ``tf.train.Example`` records whose features the manifest
 describes (``{"dtype": "float32"|"int64"|"string", "shape": [...]}``); training,
-the export's serving signature and evaluation all read them back through this
+the export's serving signatures and evaluation all read them back through this
 module. TensorFlow is imported only by the functions that need it.
+
+Tables may have holes, and the records keep them as they are: NaN in a float
+feature, an empty string in a string feature. The manifest's ``missing``
+section says how to fill each one (the training split's median, or a missing
+category) and which features get a 0/1 missing indicator; :func:`fill_missing`
+applies it, the same code for the training input and for every request a
+served model answers, so serving imputes exactly as training did.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from dlpipe.errors import DlpipeError
 
@@ -27,9 +36,44 @@ def input_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: spec for name, spec in manifest["features"].items() if name != label}
 
 
+def filled_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The features whose holes are filled, with their ``fill`` (and ``indicator``), from the manifest."""
+    columns = manifest.get("missing", {}).get("columns", {})
+    return {name: column for name, column in columns.items() if "fill" in column}
+
+
+def model_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What a model takes: the input features plus a float 0/1 missing indicator per feature that had holes."""
+    indicators = {
+        column["indicator"]: {"dtype": "float32", "shape": []}
+        for column in filled_features(manifest).values()
+        if "indicator" in column
+    }
+    return {**input_features(manifest), **indicators}
+
+
 def is_encoded_image(name: str, manifest: dict[str, Any]) -> bool:
     """Images from class folders are stored as encoded JPEG/PNG bytes."""
-    return manifest["format"] == "images" and manifest["features"][name]["dtype"] == "string"
+    return manifest["format"] == "images" and manifest["features"].get(name, {}).get("dtype") == "string"
+
+
+def fill_missing(features: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any]:
+    """Fill holes (NaN, empty strings) in a batch of raw features as the manifest says; add the indicators."""
+    import tensorflow as tf
+
+    filled = dict(features)
+    for name, column in filled_features(manifest).items():
+        value = filled[name]
+        hole = tf.equal(value, "") if value.dtype == tf.string else tf.math.is_nan(value)
+        filled[name] = tf.where(hole, tf.constant(column["fill"], value.dtype), value)
+        if "indicator" in column:
+            filled[column["indicator"]] = tf.cast(hole, tf.float32)
+    return filled
+
+
+def hole(dtype: str) -> Any:
+    """The value that stands for a missing cell of a feature of this dtype (none for int64)."""
+    return {"float32": np.float32("nan"), "string": b""}[dtype]
 
 
 def parse_spec(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +83,27 @@ def parse_spec(manifest: dict[str, Any]) -> dict[str, Any]:
         name: tf.io.FixedLenFeature(spec["shape"], tf_dtype(spec["dtype"]))
         for name, spec in manifest["features"].items()
     }
+
+
+def feature(value: Any, dtype: str) -> Any:
+    """One ``tf.train.Feature`` holding ``value`` (an array or scalar) as ``dtype``."""
+    import tensorflow as tf
+
+    if dtype == "float32":
+        return tf.train.Feature(float_list=tf.train.FloatList(value=np.ravel(value).astype(np.float32)))
+    if dtype == "int64":
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=np.ravel(value).astype(np.int64)))
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def serialize(values: dict[str, tuple[Any, str]]) -> bytes:
+    """``{"x": (array, "float32"), "label": (3, "int64")}`` -> serialized ``tf.train.Example``."""
+    import tensorflow as tf
+
+    features = {name: feature(value, dtype) for name, (value, dtype) in values.items()}
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
 def compression(manifest: dict[str, Any]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import secrets
 import socket
@@ -35,20 +37,57 @@ class Owner:
 
 
 def init_volume(layout: Layout, owner: Owner | None) -> list[Path]:
-    """Create the top-level tree, owned by ``owner`` with mode 2775. Safe to re-run."""
-    paths = [layout.root, *layout.ensure_tree()]
-    for path in paths:
-        try:
-            if owner is not None:
-                os.chown(path, owner.uid, owner.gid)
-            os.chmod(path, TREE_MODE)
-        except PermissionError as exc:
+    """Create the top-level tree, owned by ``owner`` with mode 2775. Safe to re-run.
+
+    Symbolic links are never followed. The storage chart runs this as root, on a volume that
+    every stage (and whoever else can write to it) may change: a ``datasets`` replaced by a
+    link to elsewhere would otherwise hand that place to the stages' uid. Each directory is
+    opened without following links, relative to its already-opened parent, and changed
+    through that descriptor, so a link swapped in between the check and the change cannot
+    redirect it either.
+    """
+    layout.root.mkdir(parents=True, exist_ok=True)
+    root = _open_directory(layout.root)
+    try:
+        _set_owner_and_mode(root, layout.root, owner)
+        for path in layout.top_level():
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path.name, dir_fd=root)
+            directory = _open_directory(path, parent=root)
+            try:
+                _set_owner_and_mode(directory, path, owner)
+            finally:
+                os.close(directory)
+    finally:
+        os.close(root)
+    return [layout.root, *layout.top_level()]
+
+
+def _open_directory(path: Path, parent: int | None = None) -> int:
+    """A descriptor of the directory ``path`` (its last part, relative to ``parent``), not of a link."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path.name if parent is not None else path, flags, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
             raise DlpipeError(
-                f"cannot set owner/mode of {path}: {exc.strerror}",
-                "the prepare Job needs CAP_CHOWN, and NFS exports with root_squash refuse it; "
-                "chown the export on the server or use an EFS access point with a POSIX user",
+                f"{path} is a symbolic link or not a directory: its owner and mode are left alone",
+                "remove it; `dlpipe volume init` then creates the directory",
             ) from None
-    return paths
+        raise DlpipeError(f"cannot open {path}: {exc.strerror}") from None
+
+
+def _set_owner_and_mode(directory: int, path: Path, owner: Owner | None) -> None:
+    try:
+        if owner is not None:
+            os.fchown(directory, owner.uid, owner.gid)
+        os.fchmod(directory, TREE_MODE)
+    except PermissionError as exc:
+        raise DlpipeError(
+            f"cannot set owner/mode of {path}: {exc.strerror}",
+            "the prepare Job needs CAP_CHOWN, and NFS exports with root_squash refuse it; "
+            "chown the export on the server or use an EFS access point with a POSIX user",
+        ) from None
 
 
 def check_volume(layout: Layout) -> Path:

@@ -8,21 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from dlpipe import chartlint
 from tests.tooling import charts
+from tools import chart_lint
+from tools.charts import ETC
 
 ALL_CHARTS = charts.chart_dirs(kind=None)
-ETC = charts.REPO / "etc"
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS, ids=lambda c: c.name)
 def test_chart_yaml_matches_ct_schema(chart: Path) -> None:
-    assert not chartlint.chart_yaml_problems(chart, ETC / "chart_schema.yaml")
+    assert not chart_lint.chart_yaml_problems(chart, ETC / "chart_schema.yaml")
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS, ids=lambda c: c.name)
 def test_yaml_files_pass_yamllint(chart: Path) -> None:
-    problems = chartlint.yamllint_problems(chart, ETC / "lintconf.yaml")
+    problems = chart_lint.yamllint_problems(chart, ETC / "lintconf.yaml")
     assert not problems, "\n".join(problems)
 
 
@@ -31,8 +31,8 @@ def test_the_checks_catch_mistakes(tmp_path: Path) -> None:
     chart.mkdir()
     (chart / "Chart.yaml").write_text("apiVersion: v1\nname: dlpipe-broken\nversion: 1.0\n")
     (chart / "values.yaml").write_text("key:   value \n")
-    assert chartlint.chart_yaml_problems(chart, ETC / "chart_schema.yaml")
-    assert any("trailing spaces" in p for p in chartlint.yamllint_problems(chart, ETC / "lintconf.yaml"))
+    assert chart_lint.chart_yaml_problems(chart, ETC / "chart_schema.yaml")
+    assert any("trailing spaces" in p for p in chart_lint.yamllint_problems(chart, ETC / "lintconf.yaml"))
 
 
 @pytest.mark.parametrize("chart", ALL_CHARTS, ids=lambda c: c.name)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.tooling import chart_readme, charts
+from tests.tooling import charts
+from tools import chart_readme
 
 APP_CHARTS = charts.chart_dirs()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from dlpipe.config import load_config
+from dlpipe.layout import CONFIG_FILE
 from tests.tooling import charts
 
 CHART = charts.CHARTS / "dlpipe-evaluate"
@@ -16,14 +17,14 @@ CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART
 @pytest.mark.parametrize("case", sorted(CI))
 def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_path: Path) -> None:
     config_map = next(d for d in charts.template(helm, CI[case]) if d["kind"] == "ConfigMap")
-    (tmp_path / "c.yaml").write_text(config_map["data"]["config.yaml"])
+    (tmp_path / "c.yaml").write_text(config_map["data"][CONFIG_FILE])
     assert load_config(config_file=tmp_path / "c.yaml", environ={})["evaluate"]["model_name"] == "digits"
 
 
 def test_single_evaluation(helm: str) -> None:
     docs = charts.template(helm, CI["single"], "--set", "tests.requireBlessed=true")
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ConfigMap", "Job", "Pod"]
+    assert kinds == ["ConfigMap", "Job", "NetworkPolicy", "Pod", "ServiceAccount"]
     job = next(d for d in docs if d["kind"] == "Job")
     assert job["spec"]["template"]["spec"]["containers"][0]["args"][0] == "evaluate"
     assert job["spec"]["podFailurePolicy"]["rules"][1]["onExitCodes"]["values"] == [2, 3], "not blessed: no retries"
@@ -37,6 +38,8 @@ def test_continuous_mode(helm: str) -> None:
     cron = next(d for d in docs if d["kind"] == "CronJob")
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert "--pending" in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    rules = cron["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "Ignore" and rules[1]["onExitCodes"]["values"] == [2, 3], "the Job's retry policy"
     assert not [d for d in docs if d["kind"] == "Job"]
 
 

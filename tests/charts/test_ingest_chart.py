@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from dlpipe.config import load_config
+from dlpipe.layout import CONFIG_DIR, CONFIG_FILE, DEFAULT_POD_ROOT
 from tests.tooling import charts
 
 CHART = charts.CHARTS / "dlpipe-ingest"
@@ -26,7 +27,7 @@ def _render(helm: str, *extra: str) -> dict[str, Any]:
 def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: charts.ValuesCase, tmp_path: Path) -> None:
     config_map = next(d for d in charts.template(helm, case) if d["kind"] == "ConfigMap")
     path = tmp_path / "config.yaml"
-    path.write_text(config_map["data"]["config.yaml"])
+    path.write_text(config_map["data"][CONFIG_FILE])
     config = load_config(config_file=path, environ={"HOOK_TOKEN": "t"})
     assert config["ingest"]["source"] and config["ingest"]["dataset"]
 
@@ -37,9 +38,9 @@ def test_job_runs_ingest_with_the_mounted_configuration(helm: str) -> None:
     assert job["metadata"]["name"] == config_map["metadata"]["name"]
     pod = job["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    assert container["args"] == ["ingest", "--config=/etc/dlpipe/config.yaml", "--root=/data"]
+    assert container["args"] == ["ingest", f"--config={CONFIG_DIR / CONFIG_FILE}", f"--root={DEFAULT_POD_ROOT}"]
     assert {"name": "config", "configMap": {"name": config_map["metadata"]["name"]}} in pod["volumes"]
-    assert yaml.safe_load(config_map["data"]["config.yaml"])["ingest"]["source"] == "sample:digits"
+    assert yaml.safe_load(config_map["data"][CONFIG_FILE])["ingest"]["source"] == "sample:digits"
     assert pod["restartPolicy"] == "Never"
 
 

@@ -1,55 +1,75 @@
-"""`dlpipe charts package` makes a chart repository that helm installs from its index.yaml."""
+"""scripts/charts.sh: `package` makes a chart repository that helm installs from its index.yaml;
+`lint` passes on the charts and names what is wrong in a broken copy."""
 
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import subprocess
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
 import yaml
 
-from dlpipe import __version__
-from dlpipe.charts_command import package
 from tests.tooling import charts
+from tools import chart_lint
+from tools.charts import package_version
+
+SCRIPT = charts.REPO / "scripts" / "charts.sh"
 
 
-def test_repository_installs_from_its_index(helm: str, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("PATH", f"{Path(helm).parent}:{__import__('os').environ['PATH']}")
+@pytest.fixture
+def helm_on_path(helm: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The tools take the first helm on PATH: make it the one under test."""
+    monkeypatch.setenv("PATH", f"{Path(helm).parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("HELM_CACHE_HOME", "/tmp/dlpipe-helm/cache")
+    monkeypatch.setenv("HELM_CONFIG_HOME", "/tmp/dlpipe-helm/config")
+    return helm
+
+
+def test_repository_installs_from_its_index(helm_on_path: str, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    packaged = package(charts.CHARTS, repo)
-    assert {p.name for p in packaged} == {f"{c.name}-0.1.0.tgz" for c in charts.chart_dirs(kind=None)}
+    result = subprocess.run([str(SCRIPT), "package", "--out", str(repo)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    version = package_version()
+    packaged = {p.name for p in repo.glob("*.tgz")}
+    assert packaged == {f"{c.name}-{version}.tgz" for c in charts.chart_dirs(kind=None)}
+    assert result.stdout.count("packaged ") == len(packaged)
     index = yaml.safe_load((repo / "index.yaml").read_text())
     for name, entries in index["entries"].items():
-        assert entries[0]["appVersion"] == __version__, name
+        assert entries[0]["appVersion"] == version, name
+    assert not list(charts.CHARTS.glob("*/*.tgz")), "packaging wrote into the checkout"
 
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(repo))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}"
-        out = charts.run_helm(helm, "template", "ingest", "dlpipe-ingest", "--repo", url,
+        out = charts.run_helm(helm_on_path, "template", "ingest", "dlpipe-ingest", "--repo", url,
                               "--set", "sharedVolume.claimName=data", "--set", "config.ingest.source=sample:digits",
                               "--set", "config.ingest.dataset=digits").stdout  # fmt: skip
     finally:
         server.shutdown()
     kinds = [doc["kind"] for doc in yaml.safe_load_all(out) if doc]
     assert "Job" in kinds and "ConfigMap" in kinds
-    assert f'image: "dlpipe/dlpipe-ingest:{__version__}"' in out
+    assert f'image: "dlpipe/dlpipe-ingest:{version}"' in out
 
 
-def test_charts_lint_command(helm: str, tmp_path: Path, monkeypatch, capsys) -> None:
-    import shutil
-
-    from dlpipe.cli import main
-
-    monkeypatch.setenv("PATH", f"{Path(helm).parent}:{__import__('os').environ['PATH']}")
-    monkeypatch.chdir(charts.REPO)
-    assert main(["charts", "lint"]) == 0
+def test_lint_passes_and_names_a_mistake(helm_on_path: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert chart_lint.main([]) == 0
     assert capsys.readouterr().out.strip().endswith("all charts pass")
     broken = tmp_path / "charts"
     shutil.copytree(charts.CHARTS, broken, ignore=shutil.ignore_patterns("charts", "*.tgz"))
     values = broken / "dlpipe-storage" / "ci" / "kind-values.yaml"
     values.write_text(values.read_text() + "persistnce:\n  size: 1Gi\n")
-    assert main(["charts", "lint", "--charts", str(broken)]) == 1
+    assert chart_lint.main(["--charts", str(broken)]) == 1
     assert "persistnce" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [[], ["publish"]], ids=["nothing", "unknown"])
+def test_script_refuses_other_actions(args: list[str]) -> None:
+    result = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True)
+    assert result.returncode == 2 and "usage: scripts/charts.sh package|lint" in result.stderr

@@ -7,8 +7,8 @@ import functools
 
 import pytest
 
-from dlpipe import chartlint
 from tests.tooling import charts
+from tools.chart_lint import schema_problems
 
 CASES = charts.values_cases()
 
@@ -40,9 +40,7 @@ def test_manifests_validate_strictly_on_every_claimed_minor(helm: str, case: cha
     """Custom resources (TFJob, ServiceMonitor) are skipped here; test_security.py checks their pods."""
     documents = list(_rendered(helm, case))
     assert documents
-    problems = [
-        p for version in charts.kube_versions(case.chart) for p in chartlint.schema_problems(documents, version)
-    ]
+    problems = [p for version in charts.kube_versions(case.chart) for p in schema_problems(documents, version)]
     assert not problems, "\n".join(problems[:10])
 
 

@@ -34,7 +34,7 @@ def test_checker_catches_a_root_pod() -> None:
         "volumes": [{"name": "h", "hostPath": {"path": "/"}}],
     }
     found = "\n".join(pod_security.violations(pod))
-    for expected in ("runs as uid 0", "SYS_ADMIN", "hostPath", "allowPrivilegeEscalation", "root file system"):
+    for expected in ("runs as uid 0", "SYS_ADMIN", "hostPath", "allowPrivilegeEscalation", "root file system", "token"):
         assert expected in found
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dlpipe.layout import DEFAULT_POD_ROOT
 from tests.tooling import charts
 
 CHART = charts.CHARTS / "dlpipe-storage"
@@ -20,7 +21,7 @@ def _render(helm: str, *sets: str) -> dict[str, dict[str, Any]]:
 
 def test_dynamic_claim_on_a_storage_class_is_kept(helm: str) -> None:
     out = _render(helm, "persistence.storageClassName=efs-sc", "persistence.size=20Gi")
-    assert set(out) == {"PersistentVolumeClaim"}
+    assert set(out) == {"PersistentVolumeClaim", "NetworkPolicy"}
     pvc = out["PersistentVolumeClaim"]
     assert pvc["spec"]["storageClassName"] == "efs-sc"
     assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -75,7 +76,7 @@ def test_helm_test_writes_and_reads_back_on_the_volume(helm: str) -> None:
     assert len(tests) == 1
     container = tests[0]["spec"]["containers"][0]
     assert container["args"][:2] == ["volume", "check"]
-    assert {"name": "data", "mountPath": "/data"} in container["volumeMounts"]
+    assert {"name": "data", "mountPath": str(DEFAULT_POD_ROOT)} in container["volumeMounts"]
 
 
 def test_prepare_job_is_opt_in_and_chowns_to_the_stage_user(helm: str) -> None:

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from dlpipe.config import load_config
+from dlpipe.layout import CONFIG_FILE
 from dlpipe.train.strategy import resolve_tf_config
 from tests.tooling import charts
 
@@ -37,7 +38,7 @@ def _pod(docs: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("case", sorted(CI))
 def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text(_docs(helm, case)["ConfigMap"]["data"]["config.yaml"])
+    path.write_text(_docs(helm, case)["ConfigMap"]["data"][CONFIG_FILE])
     assert load_config(config_file=path, environ={})["train"]["dataset"] == "digits"
 
 
@@ -69,7 +70,7 @@ def test_multi_worker_topology_matches_what_dlpipe_builds(helm: str) -> None:
     assert _pod(docs)["subdomain"] == service["metadata"]["name"] == name
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == {"batch.kubernetes.io/job-name": name}
-    train = yaml.safe_load(docs["ConfigMap"]["data"]["config.yaml"])["train"]
+    train = yaml.safe_load(docs["ConfigMap"]["data"][CONFIG_FILE])["train"]
     # What pod 1 computes from the Job's environment: the pods' stable DNS names.
     tf_config = resolve_tf_config(train, {"JOB_COMPLETION_INDEX": "1", "JOB_NAME": name})
     assert tf_config == {
@@ -129,5 +130,5 @@ def test_tfjob_backend(helm: str) -> None:
     assert container["name"] == "tensorflow"
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
     assert env["DLPIPE_RUN_ID"] == "metadata.labels['training.kubeflow.org/job-name']"
-    train = yaml.safe_load(docs["ConfigMap"]["data"]["config.yaml"])["train"]
+    train = yaml.safe_load(docs["ConfigMap"]["data"][CONFIG_FILE])["train"]
     assert "workers" not in train, "TF_CONFIG comes from the operator"

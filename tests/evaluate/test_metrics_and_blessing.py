@@ -94,12 +94,14 @@ def test_thresholds_may_have_spaces(text: str) -> None:
     assert Threshold.parse(text, "--threshold") == Threshold("accuracy", ">=", 0.9)
 
 
-@pytest.mark.parametrize("text", ["accuracy > 0.9", "accuracy=0.9", "accuracy>=0.9.1", "accuracy>=", "Accuracy>=1"])
+@pytest.mark.parametrize(
+    "text", ["accuracy > 0.9", "accuracy=0.9", "accuracy>=0.9.1", "accuracy>=", "Accuracy>=1", "acuracy>=0.9"]
+)
 def test_bad_thresholds(text: str) -> None:
-    with pytest.raises(ConfigError, match="is not METRIC>=VALUE"):
+    with pytest.raises(ConfigError, match="is not allowed: write METRIC>=VALUE or METRIC<=VALUE"):
         Threshold.parse(text, "--threshold")
 
 
-def test_threshold_on_an_unknown_metric() -> None:
-    with pytest.raises(ConfigError, match="unknown metric 'acuracy'"):
-        decide(CANDIDATE, None, [Threshold.parse("acuracy>=0.9", "--threshold")], [], False)
+def test_threshold_on_a_metric_the_model_does_not_have() -> None:
+    with pytest.raises(ConfigError, match="unknown metric 'auc'"):
+        decide(CANDIDATE, None, [Threshold.parse("auc>=0.9", "--threshold")], [], False)

@@ -1,5 +1,6 @@
-"""The stage images, built from their Dockerfiles and run the way the charts run them:
-as uid 1000, on a read-only root file system with a writable /tmp and the volume at /data."""
+"""The stage images, built from images/Dockerfile by scripts/build-images.sh and run the way the
+charts run them: as uid 1000, on a read-only root file system with a writable /tmp and the volume
+at /data."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.tooling import images
+from tools.charts import package_version
 
 pytestmark = [
     pytest.mark.images,
@@ -28,8 +30,9 @@ def volume(tmp_path: Path) -> Path:
 def test_storage_image_prepares_and_checks_the_volume(volume: Path) -> None:
     image = images.build("storage")
     config = images.config(image)
-    assert config["User"] == "1000:1000" and config["Entrypoint"] == ["dlpipe"]
+    assert config["User"] == "1000:1000" and config["Entrypoint"] == ["dlpipe"] and config["Cmd"] == ["--help"]
     with images.read_only_root(image, volume) as root:
+        assert not list(root.glob("usr/*/lib/python3*/*-packages/tools")), "the repository's tools/ is not shipped"
         help_ = images.run_as_pod(root, image, "--help")
         assert help_.returncode == 0 and "ingest" in help_.stdout
         init = images.run_as_pod(root, image, "volume", "init", "--root", "/data")
@@ -58,8 +61,20 @@ def test_every_stage_image_starts_as_its_charts_run_it(volume: Path, stage: str,
     image = images.build(stage)
     config = images.config(image)
     assert config["User"] == "1000:1000" and config["Entrypoint"] == ["dlpipe"]
+    assert config["Cmd"] == [command, "--help"] and "HOME=/tmp" in config["Env"]
+    assert config["Labels"]["org.opencontainers.image.title"] == f"dlpipe-{stage}"
+    assert config["Labels"]["org.opencontainers.image.version"] == package_version()
     with images.read_only_root(image, volume) as root:
         result = images.run_as_pod(root, image, command, "--help")
         assert result.returncode == 0, result.stderr[-2000:]
         version = images.run_as_pod(root, image, "version")
         assert version.returncode == 0 and version.stdout.startswith("dlpipe ")
+        if images.stages()[stage].startswith("tensorflow"):
+            # Untouched since the base was built: pip met the extra's pin with the base's TensorFlow.
+            with images.read_only_root(images.ensure_tf_base(), volume) as base:
+                assert _tensorflow(root).stat().st_mtime_ns == _tensorflow(base).stat().st_mtime_ns
+
+
+def _tensorflow(root: Path) -> Path:
+    (init,) = root.glob("usr/*/lib/python3*/*-packages/tensorflow/__init__.py")
+    return init

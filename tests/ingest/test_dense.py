@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from dlpipe.ingest import examples
 from dlpipe.ingest.dense import DenseEncoder
+from dlpipe.records import serialize
 
 
 def test_bulk_records_parse_like_protobuf_ones(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_bulk_records_parse_like_protobuf_ones(tmp_path: Path) -> None:
     with tf.io.TFRecordWriter(str(tmp_path / "proto.tfrecord")) as writer:
         for i in rows:
             values = {name: (arr[i], "float32") for name, arr in inputs.items()}
-            writer.write(examples.serialize({**values, "target": (labels[i], "int64")}))
+            writer.write(serialize({**values, "target": (labels[i], "int64")}))
     spec = {
         "pixels": tf.io.FixedLenFeature([3, 2], tf.float32),
         "a_scalar": tf.io.FixedLenFeature([], tf.float32),

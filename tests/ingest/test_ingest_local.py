@@ -158,15 +158,40 @@ def test_image_folders_zip_skips_corrupt_and_non_images(tmp_path: Path, capsys: 
     )
 
 
-def test_imdb_layout_keeps_the_source_splits(tmp_path: Path) -> None:
+def test_imdb_layout_keeps_the_source_splits_and_carves_validation_out_of_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     archive = tar_folder(make_imdb(tmp_path / "src"), tmp_path / "aclImdb_v1.tar.gz")
     assert ingest(tmp_path / "vol", archive, "imdb") == 0
+    err = capsys.readouterr().err
+    assert "ignored 1 file(s) in a folder that is not a class of every split: aclImdb/train/unsup/0_0.txt" in err
+    assert "ignored 1 file(s) beside the class folders: aclImdb/imdb.vocab" in err
+    assert ("the source has no validation split: 2 of its 10 train examples (11.1%, stratified by class, seed 42) "
+            "are the validation split") in err  # fmt: skip
     directory, manifest = dataset(tmp_path / "vol", "imdb")
     assert manifest["format"] == "text"
     assert manifest["label"]["classes"] == ["neg", "pos"], "unsup is not a class"
-    assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 10, "test": 6}
+    assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 8, "validation": 2, "test": 6}
+    assert manifest["splits"]["validation"]["carved_from"] == {
+        "split": "train", "fraction": round(1 / 9, 6), "stratified": True, "seed": 42
+    }  # fmt: skip
+    assert sorted(parse(directory, manifest, "validation")["label"]) == [0, 1], "one of each class"
     texts = parse(directory, manifest, "train")["text"]
     assert any("très bien" in t.decode() for t in texts)
+    assert ingest(tmp_path / "vol", archive, "imdb", "--splits", "train=0.8,test=0.2") == 0, "no validation asked"
+    _, manifest = dataset(tmp_path / "vol", "imdb")
+    assert {s: v["examples"] for s, v in manifest["splits"].items()} == {"train": 10, "test": 6}
+
+
+def test_a_train_split_too_small_to_carve_validation_from(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for split in ("train", "test"):
+        for label in ("pos", "neg"):
+            (tmp_path / "src" / split / label).mkdir(parents=True)
+            (tmp_path / "src" / split / label / "0.txt").write_text(f"{label} review")
+    assert ingest(tmp_path / "vol", tmp_path / "src", "tiny") == 0
+    assert ("WARNING the source has no validation split, and train (2 examples) is too small to carve one out"
+            in capsys.readouterr().err)  # fmt: skip
+    assert set(dataset(tmp_path / "vol", "tiny")[1]["splits"]) == {"train", "test"}
 
 
 def test_tfrecords_are_validated_and_resharded(tmp_path: Path) -> None:

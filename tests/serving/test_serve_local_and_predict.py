@@ -1,10 +1,9 @@
-"""`dlpipe predict` against `dlpipe serve-local` over real HTTP and gRPC, new versions
-picked up while serving, and the readiness sidecar's verdicts."""
+"""`dlpipe predict` against `dlpipe serve-local` over real HTTP and gRPC with the digits model, new versions
+picked up while serving, the readiness sidecar's verdicts and the serving chart's helm test command."""
 
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,11 +13,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from dlpipe.errors import DlpipeError
 from dlpipe.evaluate import publish
 from dlpipe.layout import Layout
+from dlpipe.serving.client import probabilities, rest_predict
 from dlpipe.serving.local import LocalServer
 from dlpipe.serving.ready import serve as serve_ready
 from dlpipe.serving.repository import Repository
+from tests.serving.conftest import wait_for
 from tests.tooling.net import free_port
 from tests.tooling.sample_data import run_cli
 
@@ -57,12 +59,12 @@ def test_rest_and_grpc_answers_equal_the_models_own(volume: Path, server: LocalS
     assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits", "--json",
                    "--instances", json.dumps(instances)) == 0  # fmt: skip
     rest = json.loads(capsys.readouterr().out)
-    np.testing.assert_allclose(rest["predictions"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities(rest["predictions"]), expected, rtol=1e-5, atol=1e-6)
     assert rest["model_version"] == "1"
     assert run_cli("predict", "--grpc", f"127.0.0.1:{server.grpc_port}", "--model", "digits", "--version", "1",
                    "--json", "--instances", json.dumps(instances)) == 0  # fmt: skip
     grpc = json.loads(capsys.readouterr().out)
-    np.testing.assert_allclose(grpc["predictions"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(probabilities(grpc["predictions"]), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_tf_serving_status_api(server: LocalServer) -> None:
@@ -82,20 +84,21 @@ def test_bad_requests_are_400_with_a_reason(server: LocalServer, capsys) -> None
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
 
 
-def test_a_version_published_while_serving_becomes_servable(volume: Path, server: LocalServer) -> None:
+def test_a_version_published_while_serving_replaces_the_last_one(volume: Path, server: LocalServer) -> None:
+    """TF Serving's default policy (latest 1, as the chart's): version 2 comes in, version 1 goes once 2 answers."""
     assert publish.publish(Layout(volume), "digits", Layout(volume).run_paths("second").export) == 2
-    deadline = time.monotonic() + 30
-    while 2 not in server.repository.versions():
-        assert time.monotonic() < deadline, "version 2 never became available"
-        time.sleep(0.1)
+    assert wait_for(lambda: server.repository.versions() == [2]), "version 2 never replaced version 1"
     instances = _instances(volume)
-    from dlpipe.serving.client import rest_predict
-
-    answer = rest_predict(f"http://127.0.0.1:{server.port}", "digits", instances)
+    url = f"http://127.0.0.1:{server.port}"
+    answer = rest_predict(url, "digits", instances)
     assert answer["model_version"] == "2", "latest serves the newest version"
-    np.testing.assert_allclose(answer["predictions"], _expected(volume, 2, instances), rtol=1e-5, atol=1e-6)
-    pinned = rest_predict(f"http://127.0.0.1:{server.port}", "digits", instances, version=1)
-    assert pinned["model_version"] == "1"
+    np.testing.assert_allclose(
+        probabilities(answer["predictions"]), _expected(volume, 2, instances), rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(DlpipeError, match=r"HTTP 404.*Servable not found for request: Specific\(digits, 1\)"):
+        rest_predict(url, "digits", instances, version=1)
+    with urllib.request.urlopen(f"{url}/v1/models/digits/versions/1") as response:
+        assert json.loads(response.read())["model_version_status"][0]["state"] == "END"
 
 
 def test_readiness_sidecar(server: LocalServer) -> None:
@@ -112,7 +115,7 @@ def test_readiness_sidecar(server: LocalServer) -> None:
         finally:
             sidecar.shutdown()
 
-    assert ready({"digits": "1"})[0] == 200
+    assert ready({"digits": str(server.repository.versions()[-1])})[0] == 200
     assert ready({"digits": "latest"})[0] == 200
     code, body = ready({"digits": "7"})
     assert code == 503 and "digits: version 7 not AVAILABLE yet" in body["waiting_for"]

@@ -1,9 +1,11 @@
-"""Finding the charts, their value files and the helm binaries; rendering them."""
+"""The charts for the tests: found and linted by ``tools`` (as scripts/charts.sh does), rendered
+with helm 3 and helm 4 from .tools/bin, in caches of their own."""
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,25 +13,13 @@ from typing import Any
 
 import yaml
 
-from dlpipe import chartlint
-from dlpipe.chartlint import ValuesCase, required_values
+from tools.chart_lint import kube_versions
+from tools.charts import CHARTS, REPO, ValuesCase, chart_dirs, render, required_values, values_cases
 
-__all__ = ["ValuesCase", "required_values"]
+__all__ = ["CHARTS", "REPO", "ValuesCase", "chart_dirs", "kube_versions", "required_values", "values_cases"]
 
-REPO = Path(__file__).resolve().parents[2]
-CHARTS = REPO / "charts"
 TOOLS = REPO / ".tools" / "bin"
 HELM_MAJORS = (3, 4)
-
-
-def chart_dirs(kind: str | None = "application") -> list[Path]:
-    return chartlint.chart_dirs(CHARTS, kind)
-
-
-def values_cases() -> list[ValuesCase]:
-    """Every application chart with each ci/*-values.yaml and examples/*-values.yaml, and its
-    defaults alone unless it has required values."""
-    return chartlint.values_cases(CHARTS)
 
 
 def representative_case(chart: Path) -> ValuesCase:
@@ -74,10 +64,13 @@ def build_dependencies(chart: Path) -> None:
     run_helm(binary, "dependency", "build", "--skip-refresh", str(chart))
 
 
-def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
+def template_text(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> str:
     build_dependencies(case.chart)
-    out = chartlint.render(binary, case, *extra, release=release, env=_helm_env())
-    return [doc for doc in yaml.safe_load_all(out) if doc]
+    return render(binary, case, *extra, release=release, env=_helm_env())
+
+
+def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(template_text(binary, case, *extra, release=release)) if doc]
 
 
 def template_error(binary: str, chart: Path, *sets: str) -> str:
@@ -91,5 +84,58 @@ def template_error(binary: str, chart: Path, *sets: str) -> str:
     return result.stderr
 
 
-def kube_versions(chart: Path) -> list[str]:
-    return chartlint.kube_versions(chart)
+def values_file(values: dict[str, Any]) -> Path:
+    """``values`` as a YAML file helm can read (``--values``): lists and maps that ``--set`` mangles."""
+    import hashlib
+    import tempfile
+
+    text = yaml.safe_dump(values, sort_keys=True)
+    folder = Path(tempfile.gettempdir()) / "dlpipe-chart-values"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
+    path.write_text(text)
+    return path
+
+
+def template_values(binary: str, chart: Path, values: dict[str, Any], release: str = "rel") -> str:
+    """``helm template`` of ``chart`` with ``values``: the manifests as text; fails as helm does."""
+    build_dependencies(chart)
+    result = run_helm(
+        binary, "template", release, str(chart), "--namespace", "ml", "--values", str(values_file(values))
+    )
+    return result.stdout
+
+
+def refusal(binary: str, chart: Path, values: dict[str, Any]) -> str:
+    """The error helm prints for ``values`` that must be refused."""
+    build_dependencies(chart)
+    args = ["template", "rel", str(chart), "--namespace", "ml", "--values", str(values_file(values))]
+    result = run_helm(binary, *args, check=False)
+    assert result.returncode != 0, f"{Path(binary).name} accepted {values}"
+    return result.stderr
+
+
+def field_path(field: str) -> list[str | int]:
+    """``tolerations[0].key`` -> ``["tolerations", 0, "key"]``; a key with dots in backquotes: ``a.`b.c```."""
+    path: list[str | int] = []
+    for part in re.findall(r"`[^`]+`|\[\d+\]|[^.\[\]`]+", field):
+        path.append(int(part[1:-1]) if part.startswith("[") else part.strip("`"))
+    return path
+
+
+def _spellings(path: list[str | int]) -> set[str]:
+    """How helm 3 (``a.0.b``), helm 4 (``/a/0/b``) and the charts' own checks (``a[0].b``) write a path."""
+    dotted = ".".join(str(p) for p in path)
+    pointer = "/" + "/".join(str(p) for p in path)
+    ours = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return {dotted, f"'{pointer}'", ours}
+
+
+def names_field(message: str, field: str) -> bool:
+    """Does helm's error name ``field``: the path to it, or for an unknown key its parent and the key?"""
+    path = field_path(field)
+    if any(s in message for s in _spellings(path)):
+        return True
+    parent, key = path[:-1], str(path[-1])
+    where = _spellings(parent) if parent else {"(root)", "at ''"}
+    return any(s in message for s in where) and re.search(rf"\b{re.escape(key)}\b", message) is not None

@@ -12,10 +12,11 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.tooling.charts import REPO
+from tools.charts import REPO
 
 BASE = "localhost/dlpipe-test/python-base:bookworm"
 TF_BASE = "localhost/dlpipe-test/tensorflow-base:2.21"  # stands in for tensorflow/tensorflow:2.21.0(-gpu)
@@ -31,10 +32,27 @@ def why_not_available() -> str | None:
     return None
 
 
-def _run(*cmd: str, **kwargs: object) -> str:
+def stages() -> dict[str, str]:
+    """Each stage image and the base it is built on (``python``, ``tensorflow``, ``tensorflow-gpu``)."""
+    lines = (line.split() for line in (REPO / "images" / "stages").read_text().splitlines())
+    return {fields[0]: fields[1] for fields in lines if fields and not fields[0].startswith("#")}
+
+
+def transient_error(output: str) -> str | None:
+    """The known-transient build error in ``output`` (images/transient-build-errors), if any."""
+    listed = (REPO / "images" / "transient-build-errors").read_text().splitlines()
+    return next((error for error in listed if error and not error.startswith("#") and error in output), None)
+
+
+def _run(*cmd: str, retry_transient: bool = False, **kwargs: object) -> str:
+    """``cmd``'s output; with ``retry_transient``, a second try after a known-transient error."""
     result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if result.returncode != 0 and retry_transient and (error := transient_error(result.stdout + result.stderr)):
+        warnings.warn(f"{' '.join(cmd[:4])} failed with a known-transient error; retried once: {error}", stacklevel=2)
+        result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
     if result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd[:4])} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+        output = result.stdout + result.stderr
+        raise AssertionError(f"{' '.join(cmd[:4])} failed ({result.returncode}):\n{output[-3000:]}")
     return result.stdout.strip()
 
 
@@ -71,7 +89,7 @@ def ensure_tf_base() -> str:
         container = _run("buildah", "from", ensure_base())
         try:
             _run("buildah", "run", "--isolation", "chroot", container, "--", "pip", "install", "--no-cache-dir",
-                 "tensorflow==2.21.*")  # fmt: skip
+                 "tensorflow==2.21.*", retry_transient=True)  # fmt: skip
             _run("buildah", "commit", "-q", container, TF_BASE)
         finally:
             subprocess.run(["buildah", "rm", container], capture_output=True)
@@ -79,8 +97,9 @@ def ensure_tf_base() -> str:
 
 
 def build(stage: str) -> str:
+    """scripts/build-images.sh for one stage (it retries known-transient errors itself), on the bases here."""
     env = {**os.environ, "ENGINE": "buildah", "BUILDAH_ISOLATION": "chroot", "PYTHON_IMAGE": ensure_base()}
-    if "ARG TF_IMAGE=" in (REPO / "images" / stage / "Dockerfile").read_text():
+    if stages()[stage].startswith("tensorflow"):
         env["TF_IMAGE"] = ensure_tf_base()
     out = _run(str(REPO / "scripts" / "build-images.sh"), stage, env=env, cwd=REPO)
     return "localhost/" + out.splitlines()[-1].removeprefix("built ")

@@ -1,5 +1,5 @@
 """The Pod Security Standards "restricted" profile, checked on rendered manifests,
-plus dlpipe's own rule: a read-only root file system with a writable /tmp."""
+plus dlpipe's own rules: a read-only root file system with a writable /tmp, no API token."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def pod_specs(documents: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
 def violations(pod: dict[str, Any]) -> list[str]:
     found = []
     pod_ctx = pod.get("securityContext", {})
+    if pod.get("automountServiceAccountToken") is not False:
+        found.append("mounts a Kubernetes API token (nothing in dlpipe calls the API server)")
     for flag in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(flag):
             found.append(f"{flag} is set")

@@ -83,3 +83,44 @@ def make_csv(path: Path, rows: int = 120) -> Path:
         lines.append(f"{rng.normal():.4f},{rng.integers(1, 9)},{('red', 'blue')[i % 2]},{species}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def make_pets_download(root: Path) -> Path:
+    """The cats-vs-dogs download as shipped: ``PetImages/{Cat,Dog}`` beside a readme and a .docx (``root``)."""
+    make_image_folders(root)
+    (root / "readme[1].txt").write_text("Cats and dogs, from the Asirra CAPTCHA.\n")
+    (root / "MSR-LA - 3467.docx").write_bytes(b"PK\x03\x04 not really a document")
+    return root
+
+
+def zip_contents(folder: Path, archive: Path) -> Path:
+    """A zip of what is inside ``folder`` (no folder of its own around it)."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(folder.rglob("*")):
+            zf.write(path, path.relative_to(folder).as_posix())
+    return archive
+
+
+def make_income_csv(path: Path, rows: int = 240) -> Path:
+    """An income table with holes: blank numbers (age, hours_per_week), blank categories (workclass) and labels.
+
+    The label is a string and follows hours_per_week, so a few steps of training learn something.
+    """
+    rng = np.random.default_rng(5)
+    lines = ["age,hours_per_week,workclass,education,income"]
+    for i in range(rows):
+        hours = rng.integers(10, 70)
+        age = "" if i % 17 == 3 else str(rng.integers(18, 80))
+        hours_text = "" if i % 13 == 5 else f"{hours:.1f}"
+        workclass = "" if i % 11 == 7 else ("Private", "State-gov", "Self-emp")[i % 3]
+        income = "" if i == 100 else (">50K" if hours > 40 else "<=50K")
+        lines.append(f"{age},{hours_text},{workclass},{('HS-grad', 'Bachelors')[i % 2]},{income}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_token_npz(path: Path, rows: int = 200, length: int = 20, seed: int = 0) -> Path:
+    """Text already turned into token ids (Keras' imdb.load_data style): x int64 [rows, length], y 0/1."""
+    rng = np.random.default_rng(seed)
+    np.savez(path, x=rng.integers(1, 1000, size=(rows, length)), y=rng.integers(0, 2, size=rows))
+    return path

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.tooling.sample_data import make_csv, make_image_folders, make_imdb, run_cli
+from tests.tooling.sample_data import make_csv, make_image_folders, make_imdb, make_income_csv, make_token_npz, run_cli
 
 
 @pytest.fixture(scope="session")
 def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A volume with digits (8x8 floats), iris (CSV with a string column), pets (JPEG/PNG) and imdb (text)."""
+    """A volume with digits (8x8 floats), iris (CSV with a string column), pets (JPEG/PNG), imdb (text),
+    income (CSV with empty cells and a string label) and tokens (token ids, int64 [20])."""
     root = tmp_path_factory.mktemp("volume")
     src = tmp_path_factory.mktemp("sources")
     sources = {
@@ -19,6 +20,8 @@ def volume(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "iris": [str(make_csv(src / "iris.csv", rows=150)), "--label", "species"],
         "pets": [str(make_image_folders(src / "pets", per_class=12))],
         "imdb": [str(make_imdb(src / "imdb"))],
+        "income": [str(make_income_csv(src / "income.csv")), "--label", "income"],
+        "tokens": [str(make_token_npz(src / "tokens.npz"))],
     }
     for name, args in sources.items():
         assert run_cli("ingest", "--root", str(root), "--dataset", name, "--source", *args) == 0

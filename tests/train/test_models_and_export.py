@@ -12,6 +12,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
 from dlpipe.events import EventSink
+from dlpipe.export import verify_export
 from dlpipe.layout import Layout
 from dlpipe.train import data
 from dlpipe.train.options import Options
@@ -25,6 +26,8 @@ CASES = [
     ("iris", "mlp", {}),
     ("pets", "cnn", {"image_size": 32, "batch_size": 4}),
     ("imdb", "text-bigru", {"batch_size": 4}),
+    ("income", "mlp", {}),
+    ("tokens", "mlp", {}),
 ]
 
 
@@ -48,10 +51,14 @@ def test_trains_exports_and_serves_the_same_predictions(volume: Path, dataset: s
     assert set(served.structured_input_signature[1]) == set(raw)
     expected = trainer.model(data.model_inputs({k: tf.constant(v) for k, v in raw.items()}, trainer.manifest,
                                                opts.image_size), training=False).numpy()  # fmt: skip
-    got = served(**{k: tf.constant(v) for k, v in raw.items()})["probabilities"].numpy()
+    answer = served(**{k: tf.constant(v) for k, v in raw.items()})
+    got = answer["probabilities"].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
-    assert got.shape == (len(next(iter(raw.values()))), len(trainer.manifest["label"]["classes"]))
+    classes = trainer.manifest["label"]["classes"]
+    assert got.shape == (len(next(iter(raw.values()))), len(classes))
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-4)
+    check_answers(answer, classes)
+    assert verify_export(export).endswith("; classification agrees")
 
     lineage = json.loads(export.lineage.read_text())
     assert lineage["run_id"] == run_id and lineage["dataset"]["name"] == dataset
@@ -60,6 +67,18 @@ def test_trains_exports_and_serves_the_same_predictions(volume: Path, dataset: s
     warmup = next(iter(tf.data.TFRecordDataset(str(export.warmup))))
     request = prediction_log_pb2.PredictionLog.FromString(warmup.numpy()).predict_log.request
     assert request.model_spec.signature_name == "serving_default" and set(request.inputs) == set(raw)
+
+
+def check_answers(answer: dict[str, tf.Tensor], classes: list[str]) -> None:
+    """The top k predictions, best first, as names, ids and scores that agree with the probabilities."""
+    probabilities, ids = answer["probabilities"].numpy(), answer["class_ids"].numpy()
+    k = min(5, len(classes))
+    assert ids.shape == (len(probabilities), k) and ids.dtype == np.int64
+    np.testing.assert_array_equal(ids[:, 0], probabilities.argmax(axis=1))
+    np.testing.assert_allclose(answer["scores"].numpy(), np.take_along_axis(probabilities, ids, axis=1))
+    assert (np.diff(answer["scores"].numpy(), axis=1) <= 0).all(), "best first"
+    names = answer["classes"].numpy()
+    assert names.tolist() == [[classes[i].encode() for i in row] for row in ids.tolist()]
 
 
 def test_run_outputs(volume: Path) -> None:

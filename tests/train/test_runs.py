@@ -148,7 +148,9 @@ def test_export_verify(volume: Path, capsys: pytest.CaptureFixture) -> None:
     )
     capsys.readouterr()
     assert run_cli("export", "verify", "checked", "--root", str(volume)) == 0
-    assert "checked: ok, serving_default(image) -> probabilities[4, 10]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "checked: ok, serving_default(image) -> probabilities[4, 10], top 5 classes/class_ids/scores (first: " in out
+    assert out.rstrip().endswith("); classification agrees")
     assert run_cli("export", "verify", "never-ran", "--wait", "0.2", "--root", str(volume)) == 1
     assert "run never-ran has no export" in capsys.readouterr().err
 

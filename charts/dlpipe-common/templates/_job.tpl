@@ -9,9 +9,13 @@ same Job; one that changes the configuration or image creates a new Job, and
 may still be running. Finished Jobs go away after job.ttlSecondsAfterFinished.
 */}}
 
-{{/* <fullname>-<8 hex of the checksum>. Call with (dict "context" $ "checksum" "<text>"). */}}
+{{/*
+<fullname>-<8 hex of the checksum>, 58 characters at most: the pods of an Indexed Job are named
+<job>-<index> (up to 4 digits), which must stay a 63-character DNS label.
+Call with (dict "context" $ "checksum" "<text>").
+*/}}
 {{- define "dlpipe.job.name" -}}
-{{- $full := include "dlpipe.fullname" .context | trunc 54 | trimSuffix "-" -}}
+{{- $full := include "dlpipe.fullname" .context | trunc 49 | trimSuffix "-" -}}
 {{- printf "%s-%s" $full (sha256sum .checksum | trunc 8) -}}
 {{- end -}}
 
@@ -21,16 +25,26 @@ helm.sh/resource-policy: keep
 {{- end -}}
 
 {{/*
+The metadata of a Job and of what lives and goes with it (its ConfigMap, its workers' Service):
+the Job's name, kept like the Job. Call with (dict "context" $ "name" "<job name>" ["component" "<component>"]).
+*/}}
+{{- define "dlpipe.job.metadata" -}}
+{{ include "dlpipe.metadata" . }}
+annotations:
+  {{- include "dlpipe.job.annotations" .context | nindent 2 }}
+{{- end -}}
+
+{{/*
 Retry policy from .Values.job. A pod evicted by node drain, preemption or
 spot reclaim (DisruptionTarget) is retried without spending backoffLimit;
 exit codes 2 (a configuration error) and 3 (evaluated, not blessed) fail the
 Job at once, since a retry cannot change them.
 */}}
 {{- define "dlpipe.job.policy" -}}
-backoffLimit: {{ .Values.job.backoffLimit }}
-ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished }}
+backoffLimit: {{ .Values.job.backoffLimit | int64 }}
+ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished | int64 }}
 {{- with .Values.job.activeDeadlineSeconds }}
-activeDeadlineSeconds: {{ . }}
+activeDeadlineSeconds: {{ . | int64 }}
 {{- end }}
 podFailurePolicy:
   rules:
@@ -53,18 +67,13 @@ Call with (dict "context" $ "name" "<job name>" "config" "<yaml text>").
 apiVersion: v1
 kind: ConfigMap
 metadata:
-  name: {{ .name }}
-  namespace: {{ .context.Release.Namespace }}
-  labels:
-    {{- include "dlpipe.labels" .context | nindent 4 }}
-  annotations:
-    {{- include "dlpipe.job.annotations" .context | nindent 4 }}
+  {{- include "dlpipe.job.metadata" (dict "context" .context "name" .name) | nindent 2 }}
 data:
-  config.yaml: |
+  {{ include "dlpipe.layout.configFileName" .context }}: |
     {{- .config | nindent 4 }}
 {{- end -}}
 
-{{/* The config volume and its mount, at /etc/dlpipe. Call with the ConfigMap's name. */}}
+{{/* The config volume and its mount, at dlpipe.layout.configDir. Call with the ConfigMap's name. */}}
 {{- define "dlpipe.job.configVolume" -}}
 - name: config
   configMap:
@@ -73,6 +82,6 @@ data:
 
 {{- define "dlpipe.job.configMount" -}}
 - name: config
-  mountPath: /etc/dlpipe
+  mountPath: {{ include "dlpipe.layout.configDir" . }}
   readOnly: true
 {{- end -}}

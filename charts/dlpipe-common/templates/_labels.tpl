@@ -24,3 +24,16 @@ app.kubernetes.io/part-of: dlpipe
 {{ toYaml . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+A namespaced resource's name, namespace and labels. Call with the root context (named
+<fullname>) or (dict "context" $ "component" "<component>" ["name" "<name>"]) (named
+<fullname>-<component> unless "name" says otherwise).
+*/}}
+{{- define "dlpipe.metadata" -}}
+{{- $ctx := .context | default . -}}
+name: {{ if .name }}{{ .name }}{{ else if .component }}{{ include "dlpipe.componentName" . }}{{ else }}{{ include "dlpipe.fullname" $ctx }}{{ end }}
+namespace: {{ $ctx.Release.Namespace }}
+labels:
+  {{- include "dlpipe.labels" . | nindent 2 }}
+{{- end -}}

@@ -3,22 +3,44 @@ The shared volume (one ReadWriteMany claim, see the dlpipe-storage chart) and
 the writable /tmp that a read-only root file system needs.
 */}}
 
-{{/* Pod volumes. Call with (dict "claimName" "<claim>" "context" $). */}}
+{{/*
+Pod volumes: the claim as "data" (read-only with "readOnly" true) and an emptyDir "tmp" of
+.Values.tmpSizeLimit.
+Call with (dict "claimName" "<claim>" "context" $ ["readOnly" true]).
+*/}}
 {{- define "dlpipe.volumes" -}}
 - name: data
   persistentVolumeClaim:
     claimName: {{ required "sharedVolume.claimName is required: the claim made by the dlpipe-storage chart" .claimName }}
+    {{- if .readOnly }}
+    readOnly: true
+    {{- end }}
 - name: tmp
   emptyDir:
-    sizeLimit: {{ .context.Values.tmpSizeLimit | default "1Gi" }}
+    sizeLimit: {{ .context.Values.tmpSizeLimit }}
 {{- end -}}
 
-{{/* Container mounts: the volume at sharedVolume.mountPath (default /data), /tmp. */}}
+{{/*
+Container mounts: the volume at sharedVolume.mountPath (default dlpipe.layout.podRoot), /tmp.
+A pod that reads one top-level directory only (TF Serving, the published models) mounts just it, at
+<mountPath>/<directory>, so the paths it uses stay the same: "directory" names it.
+Call with the root context, or (dict "context" $ ["readOnly" true] ["directory" "<name>"]).
+*/}}
 {{- define "dlpipe.volumeMounts" -}}
-{{- $shared := .Values.sharedVolume | default dict -}}
+{{- $ctx := .context | default . -}}
+{{- $shared := $ctx.Values.sharedVolume | default dict -}}
+{{- $mountPath := $shared.mountPath | default (include "dlpipe.layout.podRoot" $ctx) -}}
+{{- $subPath := $shared.subPath | default "" -}}
+{{- with .directory -}}
+{{- $mountPath = printf "%s/%s" ($mountPath | trimSuffix "/") . -}}
+{{- $subPath = ternary (printf "%s/%s" ($subPath | trimSuffix "/") .) . (ne $subPath "") -}}
+{{- end -}}
 - name: data
-  mountPath: {{ $shared.mountPath | default "/data" }}
-  {{- with $shared.subPath }}
+  mountPath: {{ $mountPath }}
+  {{- if .readOnly }}
+  readOnly: true
+  {{- end }}
+  {{- with $subPath }}
   subPath: {{ . }}
   {{- end }}
 - name: tmp

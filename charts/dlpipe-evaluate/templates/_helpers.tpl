@@ -4,7 +4,7 @@
 {{- if not (or .Values.config.run_id .Values.continuous.enabled) -}}
 {{- fail "config.run_id is required (the training run to evaluate), unless continuous.enabled evaluates every finished run" -}}
 {{- end -}}
-{{- toYaml .Values.config -}}
+{{- include "dlpipe.stageConfig" (dict "context" . "config" .Values.config) -}}
 {{- end -}}
 
 {{/* Everything that defines an evaluation: a change makes a new Job instead of patching the old one. */}}
@@ -16,12 +16,7 @@
 {{/* The pod of an evaluation, for the Job and the CronJob. Call with (dict "context" $ "args" (list ...)). */}}
 {{- define "dlpipe-evaluate.podSpec" -}}
 {{- $ := .context -}}
-restartPolicy: Never
-automountServiceAccountToken: false
-{{- with include "dlpipe.imagePullSecrets" $ }}{{ . | trim | nindent 0 }}{{ end }}
-{{- with include "dlpipe.scheduling" $ }}{{ . | trim | nindent 0 }}{{ end }}
-securityContext:
-  {{- include "dlpipe.podSecurityContext" $ | nindent 2 }}
+{{ include "dlpipe.pod.header" (dict "context" $ "restartPolicy" "Never" "scheduled" true) }}
 containers:
   - name: evaluate
     {{- include "dlpipe.imageFields" (dict "image" $.Values.image "context" $) | nindent 4 }}
@@ -30,9 +25,7 @@ containers:
     env:
       - name: HOME
         value: /tmp
-      {{- with $.Values.extraEnv }}
-      {{- toYaml . | nindent 6 }}
-      {{- end }}
+      {{- with include "dlpipe.extraEnv" $ }}{{ . | trim | nindent 6 }}{{ end }}
     securityContext:
       {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
     {{- with include "dlpipe.resources" (dict "resources" $.Values.resources) }}{{ . | trim | nindent 4 }}{{ end }}

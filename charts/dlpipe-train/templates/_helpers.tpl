@@ -1,13 +1,35 @@
 {{/* The configuration file: config, plus where the workers find each other in a multi-worker run. */}}
 {{- define "dlpipe-train.config" -}}
 {{- $_ := required "config.train.dataset is required: NAME or NAME@VERSION of an ingested dataset" .Values.config.train.dataset -}}
+{{- include "dlpipe-train.checkDistribution" . -}}
 {{- $config := deepCopy .Values.config -}}
 {{- if include "dlpipe-train.multiWorker" . -}}
 {{- $_ := set $config.train "workers" (int .Values.distributed.workers) -}}
 {{- $_ := set $config.train "port" (int .Values.distributed.port) -}}
 {{- $_ := set $config.train "service" (include "dlpipe-train.jobName" .) -}}
 {{- end -}}
-{{- toYaml $config -}}
+{{- include "dlpipe.stageConfig" (dict "context" . "config" $config) -}}
+{{- end -}}
+
+{{/*
+The workers and the strategy must agree: several workers with a one-pod strategy would each
+train alone; multi-worker in one pod fails as `dlpipe train` says. Where the workers find each
+other is the chart's to write (distributed.*), not config's.
+*/}}
+{{- define "dlpipe-train.checkDistribution" -}}
+{{- $workers := int .Values.distributed.workers -}}
+{{- $strategy := .Values.config.train.strategy | default "auto" -}}
+{{- if and (gt $workers 1) (has $strategy (list "default" "mirrored")) -}}
+{{- fail (printf "distributed.workers=%d with config.train.strategy=%s: that strategy trains within one pod, so each worker would train alone; use config.train.strategy multi-worker or auto, or distributed.workers=1" $workers $strategy) -}}
+{{- end -}}
+{{- if and (eq $workers 1) (eq $strategy "multi-worker") -}}
+{{- fail "config.train.strategy=multi-worker with distributed.workers=1: --strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job; set distributed.workers above 1, or strategy auto" -}}
+{{- end -}}
+{{- range $key, $value := dict "workers" "distributed.workers" "port" "distributed.port" "service" "distributed.workers" -}}
+{{- if hasKey $.Values.config.train $key -}}
+{{- fail (printf "config.train.%s is the chart's to set: use %s instead" $key $value) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Everything that defines a run: a change makes a new Job (a new run) instead of patching the old one. */}}
@@ -24,4 +46,9 @@
 {{/* Several workers in an Indexed Job (with a TFJob, the operator wires the workers up). */}}
 {{- define "dlpipe-train.multiWorker" -}}
 {{- if and (gt (int .Values.distributed.workers) 1) (ne .Values.distributed.backend "tfjob") }}true{{ end -}}
+{{- end -}}
+
+{{/* The label that names a worker's Job on its pods. */}}
+{{- define "dlpipe-train.jobLabel" -}}
+{{- ternary "training.kubeflow.org/job-name" "batch.kubernetes.io/job-name" (eq .Values.distributed.backend "tfjob") -}}
 {{- end -}}

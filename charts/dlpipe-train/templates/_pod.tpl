@@ -1,26 +1,24 @@
 {{/*
-The training pod. Call with (dict "context" $ "container" "<name>" "jobLabel" "<label naming the job>").
-A TFJob wants its container named "tensorflow" and labels pods with its own job-name label.
+The training pod. Call with (dict "context" $ "container" "<name>" "restartPolicy" "<policy>").
+A TFJob wants its container named "tensorflow", labels pods with its own job-name label, and
+takes the workers' port from a container port named tfjob-port.
 */}}
 {{- define "dlpipe-train.podSpec" -}}
 {{- $job := include "dlpipe-train.jobName" .context -}}
-{{- $jobLabel := .jobLabel -}}
 {{- $container := .container -}}
+{{- $restartPolicy := .restartPolicy -}}
 {{- with .context -}}
-automountServiceAccountToken: false
+{{- $jobLabel := include "dlpipe-train.jobLabel" . -}}
+{{ include "dlpipe.pod.header" (dict "context" . "restartPolicy" $restartPolicy "scheduled" true) }}
 {{- if include "dlpipe-train.multiWorker" . }}
 subdomain: {{ $job }}
 {{- end }}
-{{- with include "dlpipe.imagePullSecrets" . }}{{ . | trim | nindent 0 }}{{ end }}
-{{- with include "dlpipe.scheduling" . }}{{ . | trim | nindent 0 }}{{ end }}
-securityContext:
-  {{- include "dlpipe.podSecurityContext" . | nindent 2 }}
 containers:
   - name: {{ $container }}
     {{- include "dlpipe.imageFields" (dict "image" .Values.image "context" .) | nindent 4 }}
     args:
       - train
-      - --config=/etc/dlpipe/config.yaml
+      - --config={{ include "dlpipe.layout.configFile" . }}
       - --root={{ .Values.sharedVolume.mountPath }}
     env:
       - name: JOB_NAME
@@ -37,13 +35,11 @@ containers:
       - name: HOME
         value: /tmp
       {{- with include "dlpipe.s3Env" . }}{{ . | trim | nindent 6 }}{{ end }}
-      {{- with .Values.extraEnv }}
-      {{- toYaml . | nindent 6 }}
-      {{- end }}
-    {{- if include "dlpipe-train.multiWorker" . }}
+      {{- with include "dlpipe.extraEnv" . }}{{ . | trim | nindent 6 }}{{ end }}
+    {{- if gt (int .Values.distributed.workers) 1 }}
     ports:
-      - name: worker
-        containerPort: {{ .Values.distributed.port }}
+      - name: {{ ternary "tfjob-port" "worker" (eq .Values.distributed.backend "tfjob") }}
+        containerPort: {{ .Values.distributed.port | int64 }}
     {{- end }}
     securityContext:
       {{- include "dlpipe.containerSecurityContext" . | nindent 6 }}

@@ -81,7 +81,7 @@ def verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
 def examples_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.records import raw_batches
-    from dlpipe.serving.tensors import response_rows
+    from dlpipe.serving.tensors import instances
 
     if args.count < 1:
         raise ConfigError(f"--count {args.count}: ask for at least one example")
@@ -91,10 +91,7 @@ def examples_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     directory = layout.dataset_version_dir(name, version)
     manifest = read_manifest(directory)
     features, labels = next(iter(raw_batches(directory, manifest, args.split, args.count)))
-    columns = {feature: values.numpy() for feature, values in features.items()}
-    rows = response_rows(columns)
-    if len(columns) == 1:  # TF Serving's rows of a single tensor are bare values: name the input, as people read it
-        rows = [{next(iter(columns)): row} for row in rows]
+    rows = instances({feature: values.numpy() for feature, values in features.items()})
     print(json.dumps({"instances": rows}))
     classes = [manifest["label"]["classes"][label] for label in labels.numpy()]
     print(f"{name}@{version} {args.split}: the classes of these {len(rows)} examples: {', '.join(classes)}",

@@ -23,6 +23,8 @@ def register(sub: Any) -> None:
     flag(parser, "--format", key="ingest.format", help="input format; auto detects it")
     flag(parser, "--label", key="ingest.label", metavar="NAME", help="label column/array/feature (label, or y for NPZ)")
     flag(parser, "--text-column", key="ingest.text_column", metavar="NAME", help="CSV/Parquet column holding text")
+    flag(parser, "--subdir", key="ingest.subdir", metavar="PATH", help="folder or file inside the source to read")
+    flag(parser, "--missing", key="ingest.missing", help="empty table cells: impute, drop their rows, or error")
     flag(parser, "--splits", key="ingest.splits", metavar="SPEC", help="split fractions when the source has none")
     flag(parser, "--shards", key="ingest.shards", metavar="N", help="shards per split")
     flag(parser, "--compression", key="ingest.compression", help="TFRecord compression")

@@ -9,8 +9,8 @@ from the model's metadata (``GET /v1/models/NAME/metadata``); where the server
 does not answer it, ``--input-name`` says.
 
 Each instance's answer is shown as its likeliest classes: by name when the
-model answers with ``classes`` (beside ``probabilities`` or ``scores``), by
-index otherwise. ``--json`` prints the server's answer as it came.
+model answers with ``classes`` and ``scores``, by index from ``probabilities``
+otherwise. ``--json`` prints the server's answer as it came.
 """
 
 from __future__ import annotations
@@ -189,28 +189,25 @@ def _numbers(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, (int, float)) for v in value)
 
 
-def _flat(value: Any) -> Any:
-    """``["cat"]`` -> ``"cat"``: a top class comes as a one-element list from some signatures."""
-    return value[0] if isinstance(value, list) and len(value) == 1 else value
-
-
 def describe(prediction: Any, top: int = 3) -> str:
-    """``cat 91.2%; next dog 8.8%``: the ``top`` likeliest classes, by name where the answer has ``classes``."""
+    """``dog 91.0%; next cat 9.0%``: the ``top`` likeliest classes.
+
+    By name from the model's ``classes`` and ``scores`` (its likeliest classes,
+    in step, as TF Serving's classification outputs are); else by index from
+    ``probabilities`` (a row that is a plain list is one).
+    """
     if _numbers(prediction):
         prediction = {"probabilities": prediction}
     if not isinstance(prediction, dict):
         return json.dumps(prediction)
-    scores = prediction.get("probabilities", prediction.get("scores"))
-    if not _numbers(scores):
+    classes, scores = prediction.get("classes"), prediction.get("scores")
+    if isinstance(classes, list) and _numbers(scores) and len(classes) == len(scores):
+        ranked = [(str(name), score) for name, score in zip(classes, scores, strict=True)]
+    elif _numbers(prediction.get("probabilities")):
+        ranked = [(str(index), score) for index, score in enumerate(prediction["probabilities"])]
+    else:
         return json.dumps(prediction)
-    names = [str(i) for i in range(len(scores))]
-    classes = prediction.get("classes")
-    if isinstance(classes, list) and len(classes) == len(scores):
-        names = [str(c) for c in classes]
-    elif isinstance(_flat(classes), str):  # only the top class's name: it names the likeliest
-        names[max(range(len(scores)), key=scores.__getitem__)] = _flat(classes)
-    ranked = sorted(zip(names, scores, strict=True), key=lambda pair: -pair[1])[: max(top, 1)]
-    shown = [f"{name} {100 * score:.1f}%" for name, score in ranked]
+    shown = [f"{name} {100 * score:.1f}%" for name, score in sorted(ranked, key=lambda pair: -pair[1])[: max(top, 1)]]
     return shown[0] + (f"; next {', '.join(shown[1:])}" if shown[1:] else "")
 
 

@@ -9,20 +9,35 @@ import argparse
 import errno
 import socket
 import threading
+from pathlib import Path
 from typing import Any
 
-from dlpipe import log
 from dlpipe.commands.flags import add_common
 from dlpipe.errors import EXIT_OK, ConfigError, DlpipeError
-from dlpipe.layout import Layout, check_name
+from dlpipe.layout import Layout
 
 
 def register(sub: Any) -> None:
-    local = sub.add_parser("serve-local", help="a TF-Serving-compatible REST API over models/ (no cluster needed)")
-    local.add_argument("--model-name", required=True, metavar="NAME", help="serve models/NAME/<version>/")
+    local = sub.add_parser("serve-local", help="TF Serving's REST and gRPC APIs over models/ (no cluster needed)")
+    served = local.add_mutually_exclusive_group(required=True)
+    served.add_argument("--model-name", metavar="NAME", help="serve models/NAME/<version>/")
+    served.add_argument("--model-config-file", type=Path, metavar="FILE",
+                        help="a ModelServerConfig text proto, as the serving chart renders it")  # fmt: skip
+    local.add_argument("--model-version-policy", metavar="POLICY",
+                       help="latest[:N], all or specific:V[,V...] (default: TF Serving's, latest:1)")  # fmt: skip
+    local.add_argument("--version-label", action="append", default=[], metavar="LABEL=VERSION",
+                       help="a version label (repeatable)")  # fmt: skip
+    local.add_argument("--allow-version-labels-for-unavailable-models", action="store_true",
+                       help="let labels name versions not loaded yet (else TF Serving refuses them)")  # fmt: skip
     local.add_argument("--port", type=int, default=8501, help="REST port, as TF Serving's")
-    local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC Predict on this port")
+    local.add_argument("--grpc-port", type=int, metavar="PORT", help="also answer gRPC on this port")
     local.add_argument("--poll", type=float, default=2.0, metavar="SECONDS", help="how often to look for new versions")
+    local.add_argument("--max-num-load-retries", type=int, metavar="N",
+                       help="retries of a version that failed to load (default: as TF Serving)")  # fmt: skip
+    local.add_argument("--load-retry-interval", type=float, metavar="SECONDS",
+                       help="the wait between those tries (default: as TF Serving)")  # fmt: skip
+    local.add_argument("--grpc-max-message-bytes", type=int, metavar="BYTES",
+                       help="the largest gRPC request or answer (default: as TF Serving)")  # fmt: skip
     add_common(local)
     local.set_defaults(handler=serve_local_command, tensorflow=True)
 
@@ -40,7 +55,7 @@ def register(sub: Any) -> None:
     demo.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
     demo.add_argument("--port", type=int, default=8080, help="port of the page")
     add_common(demo)
-    demo.set_defaults(handler=serving_demo_command)
+    demo.set_defaults(handler=serving_demo_command, tensorflow=True)
 
     smoke = sub.add_parser("serving-test", help="replay a published version's warm-up request over REST and gRPC")
     smoke.add_argument("--model", required=True, metavar="NAME", help="the published and served model")
@@ -86,17 +101,25 @@ def serving_test_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
 
 def serve_local_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    from dlpipe.serving.local import LocalServer
-    from dlpipe.serving.repository import Repository
+    from dlpipe.serving.local import serve
 
     require_free_port(args.port)
     if args.grpc_port is not None:
         require_free_port(args.grpc_port, "--grpc-port")
-    repository = Repository(Layout.from_config(cfg), check_name("model", args.model_name))
-    server = LocalServer(repository, args.port, args.grpc_port, args.poll).start()
-    grpc = f", gRPC on 127.0.0.1:{server.grpc_port}" if server.grpc_port else ""
-    log.get("serve-local").info("serving %s (versions %s) on http://127.0.0.1:%d%s", args.model_name,
-                                repository.versions() or "none yet", server.port, grpc)  # fmt: skip
+    server = serve(
+        Layout.from_config(cfg),
+        model_name=args.model_name,
+        model_config_file=args.model_config_file,
+        version_policy=args.model_version_policy,
+        version_labels=args.version_label,
+        allow_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        port=args.port,
+        grpc_port=args.grpc_port,
+        poll=args.poll,
+        max_load_retries=args.max_num_load_retries,
+        load_retry_interval=args.load_retry_interval,
+        grpc_max_message_bytes=args.grpc_max_message_bytes,
+    )
     try:
         threading.Event().wait()
     finally:

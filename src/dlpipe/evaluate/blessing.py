@@ -22,8 +22,9 @@ from typing import Any
 from dlpipe.errors import ConfigError
 from dlpipe.schemas import load_schema
 
-# The schema's pattern, so a threshold the configuration accepts is one this module can read.
-_THRESHOLD = re.compile(load_schema("config")["$defs"]["threshold"]["pattern"])
+# The schema's rule, so a threshold the configuration accepts is one this module can read.
+_RULE = load_schema("config")["$defs"]["threshold"]
+_THRESHOLD = re.compile(_RULE["pattern"])
 
 
 @dataclass(frozen=True)
@@ -36,9 +37,7 @@ class Threshold:
     def parse(cls, text: str, flag: str) -> Threshold:
         match = _THRESHOLD.match(text)
         if not match:
-            raise ConfigError(
-                f"{flag} {text!r} is not METRIC>=VALUE or METRIC<=VALUE", "e.g. accuracy>=0.9 or loss <= 0.3"
-            )
+            raise ConfigError(f"{flag} {text!r} is not allowed: write {_RULE['description']}")
         return cls(match.group(1), match.group(2), float(match.group(3)))
 
     def holds(self, value: float) -> bool:

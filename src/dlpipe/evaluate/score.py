@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from dlpipe.errors import DlpipeError
-from dlpipe.export import OUTPUT, load_signature
+from dlpipe.export import PROBABILITIES, load_signature
 from dlpipe.layout import ExportPaths
 from dlpipe.records import input_features, raw_batches
 
@@ -33,7 +33,7 @@ def score(export: ExportPaths, directory: Path, manifest: dict[str, Any], split:
     classes = len(manifest["label"]["classes"])
     probabilities, labels = [], []
     for features, label in raw_batches(directory, manifest, split, BATCH):
-        out = signature(**features)[OUTPUT].numpy()
+        out = signature(**features)[PROBABILITIES].numpy()
         if out.shape[1] != classes:
             raise DlpipeError(f"{export.dir} predicts {out.shape[1]} classes; the dataset has {classes}")
         probabilities.append(out)

@@ -3,49 +3,32 @@
 from __future__ import annotations
 
 import collections
+import functools
 import gzip
 import hashlib
 import io
+import math
+import os
 import shutil
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from dlpipe import atomic, log, s3
 from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.events import EventSink
 from dlpipe.failpoints import step
-from dlpipe.ingest import archives, readers, sources
+from dlpipe.ingest import archives, folders, readers, sources
+from dlpipe.ingest.splits import assign_splits, carve_validation, parse_splits
 from dlpipe.layout import MANIFEST, Layout, check_name, shard_name
 from dlpipe.manifest import read_manifest, sha256_file, write_manifest
 from dlpipe.progress import Progress
 from dlpipe.stage import recorded
 
 logger = log.get("ingest")
-
-
-def parse_splits(text: str) -> dict[str, float]:
-    """``train=0.8,validation=0.1,test=0.1`` -> ordered fractions that sum to 1."""
-    splits: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            fraction = float(value)
-        except ValueError:
-            fraction = -1.0
-        if not sep or not 0 < fraction <= 1:
-            raise ConfigError(
-                f"--splits {text!r}: {part!r} is not NAME=FRACTION", "e.g. train=0.8,validation=0.1,test=0.1"
-            )
-        splits[check_name("split", name.strip())] = fraction
-    if not splits or abs(sum(splits.values()) - 1) > 1e-6:
-        raise ConfigError(f"--splits {text!r}: the fractions add up to {sum(splits.values()):g}, not 1")
-    return splits
 
 
 @dataclass
@@ -57,6 +40,8 @@ class Options:
     format: str
     label: str | None
     text_column: str | None
+    subdir: str | None
+    missing: str
     splits: dict[str, float]
     shards: int
     compression: str
@@ -86,6 +71,8 @@ class Options:
             "format": self.format,
             "label": self.label,
             "text_column": self.text_column,
+            "subdir": self.subdir,
+            "missing": self.missing,
             "splits": self.splits,
             "shards": self.shards,
             "compression": self.compression,
@@ -111,29 +98,8 @@ def _existing(layout: Layout, opts: Options, fingerprint: str) -> int | None:
     return None
 
 
-def assign_splits(items: dict[str | None, Sequence[Any]], fractions: dict[str, float], seed: int) -> dict[str, Any]:
-    """The source's own splits, else a seeded split by ``fractions``; shuffled either way (seeded)."""
-    rng = np.random.default_rng(seed)
-    if None not in items:
-        return {split: [seq[i] for i in rng.permutation(len(seq))] for split, seq in items.items() if len(seq)}
-    pool = items[None]
-    order = rng.permutation(len(pool))
-    if isinstance(pool, range):  # row numbers: stay in numpy, no million-element lists
-        pool = np.arange(pool.start, pool.stop, pool.step)
-    result, start, acc = {}, 0, 0.0
-    for split, fraction in fractions.items():
-        acc += fraction
-        end = round(acc * len(pool))
-        if end > start:
-            chosen = order[start:end]
-            result[split] = pool[chosen] if isinstance(pool, np.ndarray) else [pool[i] for i in chosen]
-        else:
-            logger.warning("split %s gets no examples out of %d; it is left out", split, len(pool))
-        start = end
-    return result
-
-
 BLOCK_ROWS = 16384
+ENCODE_AHEAD_PER_CPU = 4  # images read and verified ahead of the writer, per CPU of the pool
 
 
 class _HashingFile(io.RawIOBase):
@@ -155,12 +121,49 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+def pod_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a pod's ``limits.cpu``)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return cpus
+    return cpus if quota == "max" else max(1, min(cpus, math.ceil(int(quota) / int(period))))
+
+
+@functools.cache
+def _image_readers() -> tuple[Executor, int]:
+    """The process's pool that reads and verifies images (decoding releases the GIL), and how many to run ahead.
+
+    Shared by every shard writer, so images use every CPU of the pod whatever the shard count.
+    """
+    cpus = pod_cpus()
+    return ThreadPoolExecutor(cpus, thread_name_prefix="dlpipe-images"), ENCODE_AHEAD_PER_CPU * cpus
+
+
+os.register_at_fork(after_in_child=_image_readers.cache_clear)  # a forked child has none of the pool's threads
+
+
+def _in_order(encode: Callable[[Any], Any], items: Iterable[Any], pool: Executor, ahead: int) -> Iterator[Any]:
+    """``encode(item)`` for each item, in order, run on ``pool`` with up to ``ahead`` items in flight."""
+    pending: collections.deque[Future] = collections.deque()
+    for item in items:
+        pending.append(pool.submit(encode, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
 def _write_shard(
     path: Path, items: Sequence[Any], examples: readers.Examples, compressed: bool, progress: Progress
 ) -> dict[str, Any]:
     step("write", path)
     if examples.encode_block is None:
-        written = _write_records(path, items, examples.encode, compressed, progress)
+        # Other encoders are too cheap to be worth handing to another thread.
+        encode = examples.encode
+        records = _in_order(encode, items, *_image_readers()) if examples.format == "images" else map(encode, items)
+        written = _write_records(path, records, compressed, progress)
         return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
     # Dense data: blocks of TFRecords built by numpy (TF reads gzip files as Python writes them).
     with _HashingFile(path) as raw:
@@ -173,14 +176,13 @@ def _write_shard(
     return {"file": path.name, "examples": len(items), "sha256": digest}
 
 
-def _write_records(path: Path, items: Sequence[Any], encode: Any, compressed: bool, progress: Progress) -> int:
+def _write_records(path: Path, records: Iterable[bytes | None], compressed: bool, progress: Progress) -> int:
     import tensorflow as tf
 
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compressed else "")
     written = 0
     with tf.io.TFRecordWriter(str(path), options) as writer:
-        for item in items:
-            record = encode(item)
+        for record in records:
             if record is not None:
                 writer.write(record)
                 written += 1
@@ -216,13 +218,15 @@ def write_splits(
     return result
 
 
-def _read(source: sources.Source, path: Path | None, work: Path, opts: Options) -> readers.Examples:
+def _read(path: Path | None, work: Path, opts: Options) -> readers.Examples:
     if path is None:
         return readers.read_sample(opts.source.removeprefix("sample:"))
     if archives.is_archive(path):
         logger.info("unpacking %s", path.name)
         path = archives.extract(path, work / "unpacked", opts.limits)
-    return readers.read(path, opts.format, opts.label, opts.text_column)
+    request = readers.Request(opts.format, opts.label, opts.text_column, opts.missing)
+    # Messages name the source as the user gave it, not the cache folder it was downloaded or unpacked to.
+    return readers.read(folders.Tree(path, opts.source), request, opts.subdir)
 
 
 def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
@@ -254,12 +258,16 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
 
     work = atomic.temp_sibling(layout.cache_dir("work", "ingest"))  # hidden: recovery clears it if killed
     try:
-        examples = _read(source, path, work, opts)
+        examples = _read(path, work, opts)
         splits = assign_splits(examples.items, opts.splits, opts.seed)
+        carved = carve_validation(splits, examples.label_of, opts.splits, opts.seed) if examples.label_of else None
+        holes = examples.missing.section(splits.get("train")) if examples.missing else None
         writing = Progress(f"{opts.dataset}: convert", "examples", sum(map(len, splits.values())), interval, events)
         with layout.publish_dataset(opts.dataset) as publication:
             split_info = write_splits(publication.dir, splits, examples, opts, writing)
             writing.close()
+            if carved:
+                split_info["validation"]["carved_from"] = carved
             manifest = {
                 "dataset": opts.dataset,
                 "version": (version := publication.claim()),
@@ -273,6 +281,8 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
                 "splits": split_info,
                 "skipped": dict(examples.skipped),
             }
+            if holes is not None:
+                manifest["missing"] = holes
             write_manifest(publication.dir, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)

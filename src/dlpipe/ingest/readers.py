@@ -9,6 +9,7 @@ be skipped (a corrupt image), which is counted, never fatal.
 from __future__ import annotations
 
 import collections
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,23 +18,12 @@ from typing import Any
 import numpy as np
 
 from dlpipe.errors import ConfigError, DlpipeError
-from dlpipe.ingest import examples
+from dlpipe.ingest import folders, missing
 from dlpipe.ingest.dense import DenseEncoder
+from dlpipe.records import serialize
 
 FORMATS = ("auto", "images", "text", "csv", "parquet", "npz", "tfrecord")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
-TEXT_SUFFIXES = {".txt"}
 TFRECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz")
-SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "test": "test",
-    "testing": "test",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-    "dev": "validation",
-}
 
 
 @dataclass
@@ -47,9 +37,32 @@ class Examples:
     skipped: collections.Counter[str] = field(default_factory=collections.Counter)
     # Encodes many items at once into TFRecord-framed bytes, when the data allows it (dense.py).
     encode_block: Callable[[Sequence[Any]], bytes] | None = None
+    # The class index of an item, for sources split by their publisher (stratifies a carved validation split).
+    label_of: Callable[[Any], int] | None = None
+    # What was done about a table's empty cells (missing.py); the manifest's ``missing`` section.
+    missing: missing.Plan | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """How to read the source: the ``ingest`` settings readers use."""
+
+    format: str
+    label: str | None
+    text_column: str | None
+    missing: str
 
 
 # -- arrays (NPZ, samples, tables) -------------------------------------------
+def dtype_of(array: np.ndarray) -> str:
+    """The manifest dtype a numpy array is stored as."""
+    if np.issubdtype(array.dtype, np.floating):
+        return "float32"
+    if np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.bool_):
+        return "int64"
+    return "string"
+
+
 def _labels(values: np.ndarray, label: str) -> tuple[np.ndarray, list[str]]:
     """Class indices 0..n-1 and the class names, for a label column."""
     if np.issubdtype(values.dtype, np.floating) and not np.all(np.mod(values, 1) == 0):
@@ -73,14 +86,14 @@ def from_arrays(fmt: str, columns: dict[str, np.ndarray], label: str) -> Example
     lengths = {len(arr) for arr in columns.values()}
     if len(lengths) != 1:
         raise DlpipeError(f"columns differ in length: {sorted(lengths)}")
-    dtypes = {name: examples.dtype_of(arr) for name, arr in inputs.items()}
+    dtypes = {name: dtype_of(arr) for name, arr in inputs.items()}
     features = {name: {"dtype": dtypes[name], "shape": list(arr.shape[1:])} for name, arr in inputs.items()}
     features[label] = {"dtype": "int64", "shape": []}
 
     def encode(i: int) -> bytes:
         values = {name: (inputs[name][i], dtypes[name]) for name in inputs}
         values[label] = (y[i], "int64")
-        return examples.serialize(values)
+        return serialize(values)
 
     block = DenseEncoder(inputs, label, y).encode if DenseEncoder.fits(inputs, classes) else None
     return Examples(fmt, features, label, classes, {None: range(len(y))}, encode, encode_block=block)
@@ -98,31 +111,42 @@ def read_npz(path: Path, label: str | None) -> Examples:
     return from_arrays("npz", arrays, label)
 
 
-def read_table(path: Path, fmt: str, label: str | None, text_column: str | None) -> Examples:
+def _column(column: Any) -> np.ndarray:
+    """A table column as numpy: strings as objects ("" where empty), numbers with empty cells as floats (NaN)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return np.array(pc.fill_null(column, "").to_pylist(), dtype=object)
+    if column.null_count:
+        return column.cast(pa.float64()).to_numpy()
+    return column.to_numpy()
+
+
+def read_table(path: Path, fmt: str, request: Request) -> Examples:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
     import pyarrow.parquet as pq
 
+    # Blank cells of string columns are empty values too, not a category named "".
+    options = pa_csv.ConvertOptions(strings_can_be_null=True)
     try:
-        table = pa_csv.read_csv(path) if fmt == "csv" else pq.read_table(path)
+        table = pa_csv.read_csv(path, convert_options=options) if fmt == "csv" else pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DlpipeError(f"{path.name} is not a readable {fmt} file: {exc}") from None
-    label = label or "label"
-    columns = {}
-    for name in table.column_names:
-        column = table.column(name)
-        if column.null_count:
-            raise DlpipeError(f"{path.name}: column {name!r} has {column.null_count} empty values")
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            columns[name] = np.array(column.to_pylist(), dtype=object)
-        else:
-            columns[name] = column.to_numpy()
-    if text_column is not None:
-        for wanted in (text_column, label):
-            if wanted not in columns:
-                raise ConfigError(f"{path.name} has no column {wanted!r}", f"columns: {', '.join(table.column_names)}")
-        return from_arrays("text-" + fmt, {"text": columns[text_column], label: columns[label]}, label)
-    return from_arrays(fmt, columns, label)
+    label, text = request.label or "label", request.text_column
+    for wanted in (label, text):
+        if wanted is not None and wanted not in table.column_names:
+            raise ConfigError(f"{path.name} has no column {wanted!r}", f"columns: {', '.join(table.column_names)}")
+    names = [text, label] if text else table.column_names
+    columns = {name: _column(table.column(name)) for name in names}
+    skipped: collections.Counter[str] = collections.Counter()
+    columns, plan = missing.handle(path.name, columns, label, request.missing, skipped, text)
+    if text:
+        columns = {"text": columns[text], label: columns[label]}
+    examples = from_arrays(f"text-{fmt}" if text else fmt, columns, label)
+    examples.skipped, examples.missing = skipped, plan
+    return examples
 
 
 def read_sample(name: str) -> Examples:
@@ -136,82 +160,12 @@ def read_sample(name: str) -> Examples:
 
 
 # -- class folders (images, text) --------------------------------------------
-def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def _split_layout(root: Path) -> dict[str | None, Path] | None:
-    """``{"train": root/train, "test": root/test}`` when the folder is split by the source."""
-    dirs = {SPLIT_ALIASES.get(d.name.lower()): d for d in _class_dirs(root)}
-    if None not in dirs and dirs:
-        return dirs  # every sub-folder is a split name
-    return None
-
-
-def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-
-
-def read_class_folders(root: Path, fmt: str) -> Examples:
-    splits = _split_layout(root) or {None: root}
-    per_split = {split: {d.name: d for d in _class_dirs(folder)} for split, folder in splits.items()}
-    # Classes are the folders every split has (aclImdb's train/unsup is not a class).
-    classes = sorted(set.intersection(*(set(c) for c in per_split.values())))
-    if len(classes) < 2:
-        raise DlpipeError(f"{root}: found {len(classes)} class folder(s); need at least two (one per label)")
-    if fmt == "auto":
-        sample = [f for split in per_split.values() for c in classes for f in _files(split[c])[:20]]
-        images = sum(f.suffix.lower() in IMAGE_SUFFIXES for f in sample)
-        texts = sum(f.suffix.lower() in TEXT_SUFFIXES for f in sample)
-        fmt = "images" if images >= texts else "text"
-    skipped: collections.Counter[str] = collections.Counter()
-    wanted = IMAGE_SUFFIXES if fmt == "images" else TEXT_SUFFIXES
-    items: dict[str | None, list[tuple[Path, int]]] = {}
-    for split, class_map in per_split.items():
-        items[split] = []
-        for index, name in enumerate(classes):
-            for path in _files(class_map[name]):
-                if path.suffix.lower() in wanted:
-                    items[split].append((path, index))
-                else:
-                    skipped[f"not {'an image' if fmt == 'images' else 'a .txt file'}"] += 1
-    encode = _encode_image(skipped) if fmt == "images" else _encode_text(skipped)
-    feature = "image" if fmt == "images" else "text"
+def read_class_folders(tree: folders.Tree, root: Path, fmt: str, stray: Sequence[Path] = ()) -> Examples:
+    found = folders.read(tree, root, fmt, stray)
+    feature = "image" if found.format == "images" else "text"
     features = {feature: {"dtype": "string", "shape": []}, "label": {"dtype": "int64", "shape": []}}
-    return Examples(fmt, features, "label", classes, items, encode, skipped)
-
-
-def _encode_image(skipped: collections.Counter[str]) -> Callable[[tuple[Path, int]], bytes | None]:
-    from PIL import Image, UnidentifiedImageError
-
-    def encode(item: tuple[Path, int]) -> bytes | None:
-        path, label = item
-        data = path.read_bytes()
-        try:
-            with Image.open(path) as image:
-                if image.format not in ("JPEG", "PNG"):
-                    skipped[f"{image.format} image (not JPEG/PNG)"] += 1
-                    return None
-                image.load()  # decodes fully: truncated and corrupt files fail here
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            skipped["corrupt image"] += 1
-            return None
-        return examples.serialize({"image": (data, "string"), "label": (label, "int64")})
-
-    return encode
-
-
-def _encode_text(skipped: collections.Counter[str]) -> Callable[[tuple[Path, int]], bytes | None]:
-    def encode(item: tuple[Path, int]) -> bytes | None:
-        path, label = item
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            skipped["not UTF-8 text"] += 1
-            return None
-        return examples.serialize({"text": (text, "string"), "label": (label, "int64")})
-
-    return encode
+    return Examples(found.format, features, "label", found.classes, found.items, found.encoder(), found.skipped,
+                    label_of=operator.itemgetter(1))  # fmt: skip
 
 
 # -- TFRecord ------------------------------------------------------------------
@@ -251,38 +205,41 @@ def _single_file_format(path: Path) -> str | None:
     return {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(path.suffix.lower())
 
 
-def _unwrap(folder: Path) -> Path:
-    """A folder holding one folder and nothing else (a zip of ``PetImages/``) stands for that folder."""
-    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    return _unwrap(entries[0]) if len(entries) == 1 and entries[0].is_dir() else folder
+def _read_file(path: Path, request: Request) -> Examples:
+    detected = _single_file_format(path) if request.format == "auto" else request.format
+    if detected is None:
+        raise DlpipeError(f"cannot tell the format of {path.name}", "set --format")
+    if detected == "tfrecord":
+        return read_tfrecords([path], request.label)
+    if detected in ("csv", "parquet"):
+        return read_table(path, detected, request)
+    if detected == "npz":
+        return read_npz(path, request.label)
+    raise ConfigError(f"--format {detected} needs a folder, and {path.name} is a file")
 
 
-def read(path: Path, fmt: str = "auto", label: str | None = None, text_column: str | None = None) -> Examples:
-    """Read a local file or folder (archives already unpacked) in format ``fmt``."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r} is not known", f"choose one of {', '.join(FORMATS)}")
-    if path.is_file():
-        detected = _single_file_format(path) if fmt == "auto" else fmt
-        if detected is None:
-            raise DlpipeError(f"cannot tell the format of {path.name}", "set --format")
-        if detected == "tfrecord":
-            return read_tfrecords([path], label)
-        if detected in ("csv", "parquet"):
-            return read_table(path, detected, label, text_column)
-        if detected == "npz":
-            return read_npz(path, label)
-        raise ConfigError(f"--format {detected} needs a folder, and {path.name} is a file")
-    folder = _unwrap(path)
-    files = [f for f in _files(folder)]
-    data_files = [f for f in files if _single_file_format(f)]
+def read(tree: folders.Tree, request: Request, subdir: str | None = None) -> Examples:
+    """Read the source (archives already unpacked): ``subdir`` inside it if given, else what is found below wrappers."""
+    if request.format not in FORMATS:
+        raise ConfigError(f"--format {request.format!r} is not known", f"choose one of {', '.join(FORMATS)}")
+    stray: list[Path] = []
+    if subdir:
+        folder = tree.select(subdir)
+    elif tree.path.is_dir():
+        folder, stray = tree.descend(lambda f: _single_file_format(f) is not None)
+    else:
+        folder = tree.path
+    if folder.is_file():
+        return _read_file(folder, request)
+    data_files = [f for f in folders.files(folder) if _single_file_format(f)]
+    fmt = request.format
     if fmt == "tfrecord" or (
         fmt == "auto" and data_files and all(_single_file_format(f) == "tfrecord" for f in data_files)
     ):
-        return read_tfrecords([f for f in data_files if _single_file_format(f) == "tfrecord"], label)
-    if fmt in ("csv", "parquet", "npz") or (fmt == "auto" and len(data_files) == 1 and not _class_dirs(folder)):
+        return read_tfrecords([f for f in data_files if _single_file_format(f) == "tfrecord"], request.label)
+    if fmt in ("csv", "parquet", "npz") or (fmt == "auto" and len(data_files) == 1 and not folders.subfolders(folder)):
         if len(data_files) != 1:
-            raise DlpipeError(
-                f"{folder}: expected one data file, found {len(data_files)}", "point --source at the file"
-            )
-        return read(data_files[0], fmt, label, text_column)
-    return read_class_folders(folder, fmt)
+            raise DlpipeError(f"{tree.show(folder)}: expected one data file, found {len(data_files)}",
+                              "point --source or --subdir at the file")  # fmt: skip
+        return _read_file(data_files[0], request)
+    return read_class_folders(tree, folder, fmt, stray)

@@ -1,13 +1,25 @@
-"""``dlpipe predict``: one request to TF Serving (or serve-local) over REST or gRPC."""
+"""``dlpipe predict``: one predict request to TF Serving (or serve-local), over REST or gRPC, answered alike.
+
+Both return ``{"predictions": rows, "model_version": "N"}``, the rows as REST's
+row format gives them. TF Serving's REST answer does not say which version
+answered, so the REST client first asks the model's metadata which version its
+request (newest, a label or a number) resolves to, then asks that version. The
+gRPC client asks the metadata for the signature's input types, builds the
+tensors from the JSON instances exactly as the REST server does
+(``{"b64": ...}`` becomes bytes: :func:`dlpipe.serving.tensors.instances_to_arrays`),
+and takes the version from the answer's ``model_spec``.
+"""
 
 from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
 from dlpipe.errors import DlpipeError
+from dlpipe.export import PROBABILITIES
 
 
 def _rest(url: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
@@ -28,12 +40,19 @@ def _rest(url: str, path: str, body: dict[str, Any] | None, timeout: float) -> d
 
 
 def _path(model: str, version: int | None, label: str | None) -> str:
-    return f"/v1/models/{model}" + (f"/versions/{version}" if version else f"/labels/{label}" if label else "")
+    path = "/v1/models/" + urllib.parse.quote(model, safe="")
+    if version is not None:
+        return f"{path}/versions/{version}"
+    return f"{path}/labels/{urllib.parse.quote(label, safe='')}" if label else path
 
 
 def rest_predict(url: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
                  timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
-    return _rest(url, _path(model, version, label) + ":predict", {"instances": instances}, timeout)
+    if version is None:
+        metadata = _rest(url, _path(model, None, label) + "/metadata", None, timeout)
+        version = int(metadata["model_spec"]["version"])
+    answer = _rest(url, _path(model, version, None) + ":predict", {"instances": instances}, timeout)
+    return {"predictions": answer["predictions"], "model_version": str(version)}
 
 
 def rest_metadata(url: str, model: str, version: int | None = None, label: str | None = None,
@@ -42,33 +61,45 @@ def rest_metadata(url: str, model: str, version: int | None = None, label: str |
     return _rest(url, _path(model, version, label) + "/metadata", None, timeout)
 
 
+def probabilities(predictions: list[Any]) -> list[list[float]]:
+    """Each row's class probabilities: the row itself from a one-output model, else its ``probabilities``."""
+    return [row[PROBABILITIES] if isinstance(row, dict) else row for row in predictions]
+
+
 def grpc_predict(target: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
                  timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
     import grpc
-    import numpy as np
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+    from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predict_pb2, prediction_service_pb2_grpc
 
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    if version:
-        request.model_spec.version.value = version
+    from dlpipe.serving import tensors
+    from dlpipe.serving.servable import DEFAULT_SIGNATURE, SIGNATURE_DEF
+    from dlpipe.serving.status import ServingError
+
+    if not instances:
+        raise DlpipeError("no instances to send")
+    spec = model_pb2.ModelSpec(name=model)
+    if version is not None:
+        spec.version.value = version
     elif label:
-        request.model_spec.version_label = label
-    if instances and isinstance(instances[0], dict):
-        columns = {name: [i[name] for i in instances] for name in instances[0]}
-    else:
-        raise DlpipeError("over gRPC, send instances as objects naming each input")
-    for name, values in columns.items():
-        array = np.array([v.encode() if isinstance(v, str) else v for v in values])
-        request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
-    with grpc.insecure_channel(target) as channel:
+        spec.version_label = label
+    # An answer may be as large as TF Serving sends (gRPC clients accept 4 MiB by default).
+    with grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)]) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=timeout)
+            request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=[SIGNATURE_DEF])
+            signatures = get_model_metadata_pb2.SignatureDefMap()
+            stub.GetModelMetadata(request, timeout=timeout).metadata[SIGNATURE_DEF].Unpack(signatures)
+            if DEFAULT_SIGNATURE not in signatures.signature_def:
+                raise DlpipeError(f"{target}: model {model} has no {DEFAULT_SIGNATURE} signature")
+            signature = signatures.signature_def[DEFAULT_SIGNATURE]
+            inputs = {alias: info.dtype for alias, info in signature.inputs.items()}
+            predict = predict_pb2.PredictRequest(model_spec=spec)
+            for name, value in tensors.instances_to_arrays(instances, inputs).items():
+                predict.inputs[name].CopyFrom(tensors.tensor_proto(value))
+            response = stub.Predict(predict, timeout=timeout)
         except grpc.RpcError as exc:
             raise DlpipeError(f"{target}: {exc.code().name}: {exc.details()}") from None
-    outputs = {name: tf.make_ndarray(proto).tolist() for name, proto in response.outputs.items()}
-    return {
-        "predictions": outputs.get("probabilities", outputs),
-        "model_version": str(response.model_spec.version.value),
-    }
+        except ServingError as exc:
+            raise DlpipeError(f"the instances do not fit {model}'s inputs: {exc.message}") from None
+    outputs = {name: tensors.ndarray(name, proto) for name, proto in response.outputs.items()}
+    return {"predictions": tensors.predictions(outputs), "model_version": str(response.model_spec.version.value)}

@@ -15,7 +15,7 @@ from typing import Any
 from dlpipe.errors import DlpipeError
 from dlpipe.export import read_lineage
 from dlpipe.layout import Layout
-from dlpipe.serving.client import rest_predict
+from dlpipe.serving.client import probabilities, rest_predict
 from dlpipe.serving.smoke import warmup_instances
 
 PAGE = """<!doctype html>
@@ -75,8 +75,7 @@ class Demo:
                 raise DlpipeError(f"not JSON: {exc}") from None
         answer = rest_predict(self.tf_serving, self.model, instances)
         classes = read_lineage(self._newest())["classes"]
-        probabilities = answer["predictions"][0]
-        ranked = sorted(zip(classes, probabilities, strict=True), key=lambda c: -c[1])
+        ranked = sorted(zip(classes, probabilities(answer["predictions"])[0], strict=True), key=lambda c: -c[1])
         return {"model_version": answer["model_version"], "classes": [{"name": n, "probability": p} for n, p in ranked]}
 
 

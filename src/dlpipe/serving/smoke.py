@@ -9,15 +9,13 @@ import numpy as np
 from dlpipe.errors import DlpipeError
 from dlpipe.export import read_lineage, read_warmup_inputs
 from dlpipe.layout import ExportPaths, Layout
-from dlpipe.serving.client import grpc_predict, rest_predict
-from dlpipe.serving.tensors import response_rows
+from dlpipe.serving import tensors
+from dlpipe.serving.client import grpc_predict, probabilities, rest_predict
 
 
 def warmup_instances(export: ExportPaths) -> list[dict[str, Any]]:
-    """The warm-up request's examples in TF Serving's JSON row format."""
-    columns = read_warmup_inputs(export)
-    rows = len(next(iter(columns.values())))
-    return [{name: response_rows({name: value[i : i + 1]})[0] for name, value in columns.items()} for i in range(rows)]
+    """The warm-up request's examples as a client sends them in TF Serving's JSON row format."""
+    return tensors.instances(read_warmup_inputs(export))
 
 
 def check(layout: Layout, model: str, version: str, rest: str, grpc: str | None) -> list[str]:
@@ -34,7 +32,7 @@ def check(layout: Layout, model: str, version: str, rest: str, grpc: str | None)
     if grpc:
         answers.append(("gRPC", grpc_predict(grpc, model, instances)))
     for how, answer in answers:
-        shape = np.asarray(answer["predictions"]).shape
+        shape = np.asarray(probabilities(answer["predictions"])).shape
         if shape != (len(instances), classes):
             raise DlpipeError(f"{how}: predictions of shape {shape}, expected {(len(instances), classes)}")
         if int(answer["model_version"]) != expected:

@@ -1,8 +1,10 @@
 """Models: built-in ones shaped by the manifest, or the user's ``package.module:function``.
 
 Every model takes a dict of inputs named like the dataset's features (images
-already decoded to float [size, size, 3]) and returns class probabilities
-(float32 even under mixed precision).
+already decoded to float [size, size, 3], a table's holes filled, plus its
+0/1 missing indicators: :func:`dlpipe.records.model_features`) and returns
+class probabilities (float32 even under mixed precision). A built-in model
+that does not fit the dataset says which ones do.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from typing import Any
 import keras
 import numpy as np
 
+from dlpipe import log
 from dlpipe.errors import ConfigError, DlpipeError
-from dlpipe.records import input_features, is_encoded_image
+from dlpipe.records import is_encoded_image, model_features
+
+logger = log.get("train")
+TEXT_HINT = "for text-bigru, ingest the raw text: class folders of .txt files, or a table with --text-column"
 
 
 def keras_inputs(manifest: dict[str, Any], image_size: int) -> dict[str, keras.KerasTensor]:
     inputs = {}
-    for name, spec in input_features(manifest).items():
+    for name, spec in model_features(manifest).items():
         if is_encoded_image(name, manifest):
             inputs[name] = keras.Input(shape=(image_size, image_size, 3), name=name, dtype="float32")
         else:
@@ -52,7 +58,15 @@ def _numeric_and_categorical(inputs: dict[str, Any], sample: dict[str, np.ndarra
     return parts
 
 
+def _id_sequences(inputs: dict[str, Any]) -> list[str]:
+    """Integer features holding several values per example: token ids, most likely."""
+    return [name for name, t in inputs.items() if t.dtype == "int64" and len(t.shape) > 1]
+
+
 def mlp(inputs: dict[str, Any], classes: int, sample: dict[str, np.ndarray], **_: Any) -> keras.Model:
+    for name in _id_sequences(inputs):
+        logger.warning("--model mlp treats the %d integers of %s as numbers, not as token ids (words): word order "
+                       "and meaning are lost; %s", inputs[name].shape[1], name, TEXT_HINT)  # fmt: skip
     parts = _numeric_and_categorical(inputs, sample)
     x = keras.layers.Concatenate()(parts) if len(parts) > 1 else parts[0]
     for width in (128, 64):
@@ -61,13 +75,33 @@ def mlp(inputs: dict[str, Any], classes: int, sample: dict[str, np.ndarray], **_
     return keras.Model(inputs, _head(x, classes), name="mlp")
 
 
+def _images(inputs: dict[str, Any]) -> list[str]:
+    return [n for n, t in inputs.items() if len(t.shape) in (3, 4) and t.dtype != "string"]
+
+
+def _texts(inputs: dict[str, Any]) -> list[str]:
+    return [n for n, t in inputs.items() if t.dtype == "string" and len(t.shape) == 1]
+
+
+def _describe(inputs: dict[str, Any]) -> str:
+    """``x (int64 [200]), age (float32)``: the features as a model sees them."""
+    return ", ".join(f"{n} ({t.dtype}{f' {list(t.shape[1:])}' if len(t.shape) > 1 else ''})" for n, t in inputs.items())
+
+
+def _refuse(model: str, needs: str, inputs: dict[str, Any]) -> ConfigError:
+    """The error of a built-in model that does not fit: what it needs, what the data has, which models fit."""
+    fitting = [name for name, finds in _NEEDS.items() if len(finds(inputs)) == 1] + ["mlp"]
+    hint = f"use --model {' or '.join(fitting)}"
+    if _id_sequences(inputs):
+        hint += f", which reads token ids as numbers; {TEXT_HINT}"
+    return ConfigError(f"--model {model} needs {needs}; the dataset has {_describe(inputs)}", hint)
+
+
 def _image_input(inputs: dict[str, Any], model: str) -> tuple[str, Any]:
-    images = [(n, t) for n, t in inputs.items() if len(t.shape) in (3, 4) and t.dtype != "string"]
+    images = _images(inputs)
     if len(images) != 1:
-        raise ConfigError(
-            f"--model {model} needs one image feature (2-D or 3-D float array); the dataset has {sorted(inputs)}"
-        )
-    name, tensor = images[0]
+        raise _refuse(model, "one image feature (a 2-D or 3-D float array)", inputs)
+    name, tensor = images[0], inputs[images[0]]
     x = keras.layers.Reshape((*tensor.shape[1:], 1))(tensor) if len(tensor.shape) == 3 else tensor
     return name, x
 
@@ -98,10 +132,10 @@ def resnet50(inputs: dict[str, Any], classes: int, **_: Any) -> keras.Model:
 
 def text_bigru(inputs: dict[str, Any], classes: int, sample: dict[str, np.ndarray], **_: Any) -> keras.Model:
     """TextVectorization + embedding + bidirectional GRU; raw strings in, so preprocessing travels with the model."""
-    texts = [(n, t) for n, t in inputs.items() if t.dtype == "string" and len(t.shape) == 1]
+    texts = _texts(inputs)
     if len(texts) != 1:
-        raise ConfigError(f"--model text-bigru needs one text feature; the dataset has {sorted(inputs)}")
-    name, tensor = texts[0]
+        raise _refuse("text-bigru", "one text feature (a string per example)", inputs)
+    name, tensor = texts[0], inputs[texts[0]]
     vectorize = keras.layers.TextVectorization(max_tokens=20_000, output_sequence_length=200, name="vectorize")
     vectorize.adapt(sample[name])
     x = vectorize(tensor)
@@ -111,6 +145,8 @@ def text_bigru(inputs: dict[str, Any], classes: int, sample: dict[str, np.ndarra
     return keras.Model({name: tensor}, _head(x, classes), name="text_bigru")
 
 
+# What each model other than mlp (which takes anything) needs exactly one of.
+_NEEDS: dict[str, Callable[[dict[str, Any]], list[str]]] = {"cnn": _images, "resnet50": _images, "text-bigru": _texts}
 _BUILDERS: dict[str, Callable[..., keras.Model]] = {
     "mlp": mlp,
     "cnn": cnn,

@@ -4,7 +4,8 @@
 - An Indexed Job of several workers (``JOB_COMPLETION_INDEX`` from Kubernetes,
   the Job's name from its pod label): TF_CONFIG is built from the pods' stable
   host names ``<job>-<index>.<headless service>``.
-- Otherwise several GPUs in the pod: ``MirroredStrategy``; else one device.
+- Otherwise several GPUs in the pod: ``MirroredStrategy``; one GPU: ``OneDeviceStrategy``
+  (batches prefetched to the GPU); else the default strategy (``default`` asks for it anywhere).
 """
 
 from __future__ import annotations
@@ -69,4 +70,8 @@ def choose(kind: str, train: Mapping[str, Any], environ: Mapping[str, str] | Non
     gpus = tf.config.list_physical_devices("GPU")
     if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
         return Placement(tf.distribute.MirroredStrategy(), True, 0, 1)
+    if kind == "auto" and gpus:
+        # Its input pipeline copies the next batches to the GPU while a step runs; the default strategy
+        # leaves the copy to the step itself.
+        return Placement(tf.distribute.OneDeviceStrategy("/gpu:0"), True, 0, 1)
     return Placement(tf.distribute.get_strategy(), True, 0, 1)

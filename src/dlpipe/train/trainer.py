@@ -1,9 +1,12 @@
 """The training loop: one code path for one device, several GPUs and several workers.
 
 A custom loop under ``strategy.run`` (Keras 3 ``fit`` is broken under
-MultiWorkerMirroredStrategy, keras-team/keras#20585). Checkpoints every
-``save_steps`` and at each epoch's end; a restarted pod resumes from the last
-one and stops at the same total step count.
+MultiWorkerMirroredStrategy, keras-team/keras#20585). Each call into the
+compiled step runs up to ``train.steps_per_execution`` steps, cut short so that
+a call ends exactly at every checkpoint (each ``save_steps`` and each epoch's
+end) and at the total step count. A restarted pod resumes from the last
+checkpoint, on the batches the killed one would have read next (the input is a
+function of the seed and the step), and stops at the same total step count.
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ def _check_run_config(path: Path, wanted: dict[str, Any]) -> None:
                 f"run {path.parent.name} already exists with other settings ({path})",
                 "pass a new --run-id, or the same settings to resume it",
             )
+
+
+def steps_until_boundary(done: int, per_execution: int, save_steps: int, steps_per_epoch: int, total: int) -> int:
+    """Steps for the next call: at most ``per_execution``, never past a checkpoint, an epoch end or the end."""
+    boundary = min((done // save_steps + 1) * save_steps, (done // steps_per_epoch + 1) * steps_per_epoch, total)
+    return min(per_execution, boundary - done)
 
 
 def _write_scalars(writer: Any, entry: dict[str, Any]) -> None:
@@ -149,7 +158,7 @@ class Trainer:
             )
         self.events.attach(self.run.events)
 
-    def _train_step(self) -> Any:
+    def _train_steps(self) -> Any:
         loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="none")
         batch = self.opts.batch_size
         model, optimizer, strat = self.model, self.optimizer, self.placement.strategy
@@ -171,12 +180,15 @@ class Trainer:
             self.seen.assign_add(tf.cast(tf.shape(labels)[0], tf.float32))
 
         @tf.function
-        def step(iterator: Any) -> None:
-            features, labels = next(iterator)
-            strat.run(replica_step, args=(features, labels))
-            self.step.assign_add(1)
+        def steps(iterator: Any, count: tf.Tensor) -> None:
+            # Several steps per call (Keras' steps_per_execution): a small model's step is shorter than the
+            # Python round trip around it. ``count`` is a tensor so that a shorter run does not retrace.
+            for _ in tf.range(count):
+                features, labels = next(iterator)
+                strat.run(replica_step, args=(features, labels))
+                self.step.assign_add(1)
 
-        return step
+        return steps
 
     def _evaluate(self) -> dict[str, float]:
         """Validation on every worker alone (no collectives), so all agree without waiting on each other."""
@@ -203,23 +215,26 @@ class Trainer:
         entry the kill cut off, and rewrites TensorBoard's logs from the history.
         """
         opts = self.opts
-        examples = self.manifest["splits"]["train"]["examples"]
-        steps_per_epoch = max(1, examples // opts.batch_size)
+        steps_per_epoch = data.steps_per_epoch(self.manifest, "train", opts.batch_size)
         total = opts.max_steps or opts.epochs * steps_per_epoch
         done = int(self.step.numpy())
         history = self._resume_history(done, steps_per_epoch, total)
+        # The batches from step `done` on: a resumed run reads what the killed one would have.
         train_ds = data.dataset(self.directory, self.manifest, "train", opts.batch_size, training=True, seed=opts.seed,
-                                image_size=opts.image_size, shuffle_buffer=opts.shuffle_buffer)  # fmt: skip
+                                image_size=opts.image_size, shuffle_buffer=opts.shuffle_buffer,
+                                first_step=done)  # fmt: skip
         iterator = iter(self.placement.strategy.experimental_distribute_dataset(train_ds))
-        step_fn = self._train_step()
+        run_steps = self._train_steps()
         writer = tf.summary.create_file_writer(str(self.run.logs)) if self.placement.is_chief else None
         progress = Progress("train", "steps", total, self.config["progress_interval"], self.events,
                             status=self._status, done=done)  # fmt: skip
         epoch_started = time.monotonic()
         while done < total:
-            step_fn(iterator)
-            done += 1
-            progress.advance()
+            count = steps_until_boundary(done, self.config["train"]["steps_per_execution"], opts.save_steps,
+                                         steps_per_epoch, total)  # fmt: skip
+            run_steps(iterator, tf.constant(count, tf.int64))
+            done += count
+            progress.advance(count)
             at_epoch_end = done % steps_per_epoch == 0 or done == total
             if at_epoch_end:
                 entry = self._epoch_entry(done, steps_per_epoch, time.monotonic() - epoch_started)

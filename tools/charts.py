@@ -1,0 +1,98 @@
+"""Where the charts are, which values files exercise them, and how to ask helm about them.
+
+Every tool here and the test suite find charts and their cases the same way: an application
+chart is rendered with its defaults (unless Chart.yaml declares values it cannot default),
+with each ``ci/*-values.yaml`` (the modes chart-testing installs on kind) and with each
+``examples/*-values.yaml`` (modes kind cannot install, e.g. EFS or GPUs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import tomllib
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CHARTS = REPO / "charts"
+ETC = REPO / "etc"
+
+
+class ToolError(Exception):
+    """A problem the caller can fix (no helm, a chart that does not render); one line."""
+
+
+def package_version() -> str:
+    """The version in pyproject.toml: charts and images are versioned with the package."""
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
+@dataclass(frozen=True)
+class ValuesCase:
+    chart: Path
+    values: Path | None  # None: the chart's defaults
+
+    @property
+    def id(self) -> str:
+        return f"{self.chart.name}:{self.values.relative_to(self.chart) if self.values else 'defaults'}"
+
+
+def chart_dirs(charts: Path = CHARTS, kind: str | None = "application") -> list[Path]:
+    """The charts under ``charts`` of a type (``application``, ``library``), or all with ``None``."""
+    found = []
+    for chart_yaml in sorted(charts.glob("*/Chart.yaml")):
+        meta = yaml.safe_load(chart_yaml.read_text())
+        if kind is None or meta.get("type", "application") == kind:
+            found.append(chart_yaml.parent)
+    return found
+
+
+def required_values(chart: Path) -> list[str]:
+    """Values a chart cannot default (Chart.yaml annotation ``dlpipe.dev/required-values``)."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    listed = meta.get("annotations", {}).get("dlpipe.dev/required-values", "")
+    return [name for name in listed.split(",") if name]
+
+
+def values_cases(charts: Path = CHARTS) -> list[ValuesCase]:
+    cases = []
+    for chart in chart_dirs(charts):
+        if not required_values(chart):
+            cases.append(ValuesCase(chart, None))
+        for pattern in ("ci/*-values.yaml", "examples/*-values.yaml"):
+            cases.extend(ValuesCase(chart, path) for path in sorted(chart.glob(pattern)))
+    return cases
+
+
+def arguments(prog: str, doc: str) -> argparse.ArgumentParser:
+    """A chart tool's command line: the first paragraph of its docstring, and ``--charts``."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--charts", type=Path, default=CHARTS, help="folder of the charts (default: the repository's)")
+    return parser
+
+
+def find_helm() -> str:
+    """``helm`` on PATH, else ``helm4`` or ``helm3`` (what scripts/setup.sh puts in .tools/bin)."""
+    helm = shutil.which("helm") or shutil.which("helm4") or shutil.which("helm3")
+    if helm is None:
+        raise ToolError("no helm on PATH: install Helm 3 or 4 (scripts/setup.sh puts both in .tools/bin)")
+    return helm
+
+
+def helm(binary: str, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([binary, *args], capture_output=True, text=True, env=env)
+
+
+def render(binary: str, case: ValuesCase, *extra: str, release: str = "rel", env: dict[str, str] | None = None) -> str:
+    """``helm template`` of a case in namespace ``ml``: the manifests as one YAML stream."""
+    args = ["template", release, str(case.chart), "--namespace", "ml"]
+    if case.values:
+        args += ["--values", str(case.values)]
+    result = helm(binary, *args, *extra, env=env)
+    if result.returncode != 0:
+        raise ToolError(f"{case.id}: helm template failed: {result.stderr.strip()}")
+    return result.stdout
