@@ -23,6 +23,8 @@ def imported_modules(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            names.add("." * node.level + (node.module or ""))  # relative: refused below, so none escapes the rules
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
@@ -43,6 +45,8 @@ def violations(path: Path, module: str) -> list[str]:
     own = layer_of(module)
     problems = []
     for imported in sorted(imported_modules(path)):
+        if imported.startswith("."):
+            problems.append(f"{module} imports {imported} relatively (write dlpipe.… so the layers can be read)")
         if imported == "argparse" and own not in COMMAND_LAYER:
             problems.append(f"{module} imports argparse (only commands/ and cli may)")
         target = layer_of(imported)
@@ -71,6 +75,11 @@ def test_the_rule_catches_a_stage_importing_another(tmp_path: Path) -> None:
         "dlpipe.evaluate.bad imports argparse (only commands/ and cli may)",
         "dlpipe.evaluate.bad (evaluate) imports dlpipe.train.export (train)",
         "dlpipe.evaluate.bad (evaluate) imports dlpipe.train.export.write_export (train)",
+    ]
+    relative = tmp_path / "relative.py"
+    relative.write_text("from ..train import export\n")
+    assert violations(relative, "dlpipe.evaluate.relative") == [
+        "dlpipe.evaluate.relative imports ..train relatively (write dlpipe.… so the layers can be read)"
     ]
     core = tmp_path / "core.py"
     core.write_text("def f():\n    from dlpipe.commands import run\n")

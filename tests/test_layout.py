@@ -94,7 +94,8 @@ def test_recovery_removes_old_leftovers_and_markerless_versions_only(layout: Lay
     assert layout.recover() == [], "nothing is removed within the grace period"
     old = time.time() - 2 * 3600
     for path in (broken, staging, run.dir / ".tmp-export-0123456789ab"):
-        os.utime(path, (old, old))
+        for inner in (path, *path.rglob("*")):  # untouched for two hours: nothing inside changed either
+            os.utime(inner, (old, old))
     assert sorted(layout.recover()) == sorted([broken, staging, run.dir / ".tmp-export-0123456789ab"])
     assert layout.model_versions("m") == [1] and sorted(p.name for p in layout.model_dir("m").iterdir()) == [
         ".versions",

@@ -141,19 +141,40 @@ def replace_dir(staged: Path, final: Path) -> None:
 
 
 def hide_and_remove(path: Path) -> None:
-    """Delete a directory so that readers see it vanish at once (renamed away first), never half-deleted."""
+    """Delete a directory so that readers see it vanish at once (renamed away first), never half-deleted.
+
+    Gone already (another process removed it) is fine.
+    """
     hidden = temp_sibling(path)
-    rename(path, hidden)
+    try:
+        rename(path, hidden)
+    except FileNotFoundError:
+        return
     shutil.rmtree(hidden, ignore_errors=True)
 
 
-def remove_stale(parent: Path, older_than_s: float = GRACE_S, marker: str | None = None) -> list[Path]:
-    """Delete leftovers of killed writers in ``parent`` that are older than ``older_than_s``.
+def _last_change(entry: Path) -> float:
+    """When anything in ``entry`` last changed: a writer still busy with one big file keeps that file's mtime fresh."""
+    latest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(entry):
+            for name in dirnames + filenames:
+                with contextlib.suppress(FileNotFoundError):
+                    latest = max(latest, os.lstat(os.path.join(dirpath, name)).st_mtime)
+    return latest
 
-    Leftovers are hidden ``.tmp-*`` entries and, with ``marker``, numbered
+
+def remove_stale(
+    parent: Path, older_than_s: float = GRACE_S, marker: str | None = None, prefix: str = TMP_PREFIX
+) -> list[Path]:
+    """Delete leftovers of killed writers in ``parent`` untouched for ``older_than_s``.
+
+    Leftovers are hidden entries starting with ``prefix`` (``.tmp-`` by default;
+    a writer sweeps only its own name's) and, with ``marker``, numbered
     directories without that file (older releases published in two renames, and
-    TF Serving would try to load such a directory). The age guard keeps a writer
-    still running on another node safe. Returns what was removed.
+    TF Serving would try to load such a directory). The age counts from the last
+    change anywhere inside, so a writer still running on another node is never
+    disturbed. Returns what was removed.
     """
     removed: list[Path] = []
     if not parent.is_dir():
@@ -161,10 +182,10 @@ def remove_stale(parent: Path, older_than_s: float = GRACE_S, marker: str | None
     cutoff = time.time() - older_than_s
     for entry in parent.iterdir():
         incomplete = marker is not None and entry.name.isdigit() and not (entry / marker).is_file()
-        if not (entry.name.startswith(TMP_PREFIX) or incomplete):
+        if not (entry.name.startswith(prefix) or incomplete):
             continue
         try:
-            if entry.lstat().st_mtime > cutoff:
+            if _last_change(entry) > cutoff:
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 if incomplete:

@@ -141,10 +141,14 @@ class EventSink:
         return event
 
     def attach(self, path: Path) -> None:
-        """Write to ``path`` from now on, the events held so far first (a sink made without a path holds them)."""
+        """Write to ``path`` from now on, the events held so far first; a sink made without a path holds them.
+
+        The first path attached stays: later calls change nothing.
+        """
         with self._lock:
-            self.path = path
-            self._write_held()
+            if self.path is None:
+                self.path = path
+                self._write_held()
 
     def _write_held(self) -> None:
         assert self.path is not None

@@ -302,7 +302,8 @@ class Layout:
 
     @contextlib.contextmanager
     def _publish(self, parent: Path, marker: str) -> Iterator[Publication]:
-        atomic.remove_stale(parent.parent)  # staging siblings of killed publishes
+        # Staging siblings of this name's killed publishes (not other names': they sweep their own).
+        atomic.remove_stale(parent.parent, prefix=f"{atomic.TMP_PREFIX}{parent.name}-")
         atomic.remove_stale(parent, marker=marker)
         with atomic.staging_dir(parent) as staged:
             publication = Publication(parent, staged)
@@ -320,6 +321,7 @@ class Layout:
         for run_id in self.run_ids():
             removed += atomic.remove_stale(self.run_paths(run_id).dir, older_than_s)
         removed += atomic.remove_stale(self.cache_dir("work"), older_than_s)
+        removed += atomic.remove_stale(self.probe_path("x").parent, older_than_s)
         return removed
 
     def cache_dir(self, *parts: str) -> Path:

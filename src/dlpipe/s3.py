@@ -112,6 +112,8 @@ def explain(exc: Exception, where: str) -> DlpipeError:
         )
     if isinstance(exc, NoCredentialsError):
         return DlpipeError(f"{where}: no S3 credentials", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    if "NoSuchBucket" in str(exc):  # an upload's failure carries the S3 error in its text only
+        return DlpipeError(f"{where}: the bucket does not exist", "create it, or correct the s3:// address")
     return DlpipeError(f"{where}: {type(exc).__name__}: {exc}")
 
 
@@ -121,9 +123,10 @@ def _error_code(exc: Exception) -> str:
 
 
 def _botocore_errors() -> tuple[type[Exception], ...]:
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
 
-    return (BotoCoreError, ClientError)
+    return (BotoCoreError, ClientError, S3UploadFailedError)
 
 
 def list_objects(s3: Any, uri: str) -> list[S3Object]:
@@ -197,16 +200,27 @@ def download_all(
             raise
 
 
-def upload_tree(s3: Any, local: Path, uri: str, last: str | None = None, workers: int = 8) -> int:
-    """Upload every file below ``local`` to ``uri`` (a prefix); ``last`` goes up last."""
+def upload_tree(s3: Any, local: Path, uri: str, last: str, workers: int = 8) -> int:
+    """Upload every file below ``local`` to ``uri`` (a prefix); the marker ``last`` goes up last.
+
+    A tree whose marker is already there, the same size, was uploaded whole before:
+    nothing is sent again (so re-running a stage redoes only an unfinished upload).
+    Returns how many files were sent.
+    """
     bucket, prefix = parse_uri(uri)
     prefix = prefix.rstrip("/")
     files = sorted(p for p in local.rglob("*") if p.is_file())
     first = [p for p in files if p.name != last]
     final = [p for p in files if p.name == last]
 
+    def key_of(path: Path) -> str:
+        return f"{prefix}/{path.relative_to(local).as_posix()}" if prefix else path.relative_to(local).as_posix()
+
+    if final and _size(s3, bucket, key_of(final[0])) == final[0].stat().st_size:
+        return 0
+
     def put(path: Path) -> None:
-        key = f"{prefix}/{path.relative_to(local).as_posix()}" if prefix else path.relative_to(local).as_posix()
+        key = key_of(path)
         try:
             s3.upload_file(str(path), bucket, key)
         except _botocore_errors() as exc:
@@ -218,3 +232,11 @@ def upload_tree(s3: Any, local: Path, uri: str, last: str | None = None, workers
     for path in final:
         put(path)
     return len(files)
+
+
+def _size(s3: Any, bucket: str, key: str) -> int | None:
+    """The object's size, or None when there is none (or it cannot be read: then it is uploaded again)."""
+    try:
+        return int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+    except _botocore_errors():
+        return None

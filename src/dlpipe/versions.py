@@ -48,8 +48,8 @@ def allocate_version(parent: Path) -> int:
 def list_versions(parent: Path, complete_marker: str | None = None) -> list[int]:
     """Published versions under ``parent``, ascending.
 
-    With ``complete_marker``, a version directory counts only once that file is
-    in it (publish moves it in last).
+    With ``complete_marker``, a version directory counts only when that file is
+    in it (publish puts it in before the one rename that makes the version visible).
     """
     if not parent.is_dir():
         return []

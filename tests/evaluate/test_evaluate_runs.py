@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,10 +117,10 @@ def test_missing_run_and_bad_threshold(volume: Path, capsys: pytest.CaptureFixtu
     assert evaluate(volume, "strong", "--threshold", "accuracy=0.9") == 2
 
 
-def test_retention_never_removes_the_baseline(volume: Path) -> None:
+def test_retention_never_removes_the_baseline(volume: Path, tmp_path: Path) -> None:
     layout = Layout(volume)
-    export = layout.run_paths("weak").export
-    versions = [publish.publish(layout, "kept", export) for _ in range(4)]
+    runs = _exports(volume, tmp_path, ["r1", "r2", "r3", "r4"])
+    versions = [publish.publish(layout, "kept", ExportPaths(Path(export))) for export in runs]
     assert versions == [1, 2, 3, 4]
     removed = publish.retain(layout, "kept", keep=1, protect={2, 4})
     assert removed == [1, 3]
@@ -127,21 +128,46 @@ def test_retention_never_removes_the_baseline(volume: Path) -> None:
     assert not [p for p in layout.model_dir("kept").iterdir() if p.name.startswith(".tmp-")]
 
 
-def _publish_one(root: str, export: str, queue: multiprocessing.Queue) -> None:
-    queue.put(publish.publish(Layout(Path(root)), "race", ExportPaths(Path(export))))
+def _publish_one(root: str, model: str, export: str, queue: multiprocessing.Queue) -> None:
+    queue.put(publish.publish(Layout(Path(root)), model, ExportPaths(Path(export))))
 
 
-def test_concurrent_publishes_get_distinct_versions(volume: Path) -> None:
+def _exports(volume: Path, tmp_path: Path, runs: list[str]) -> list[str]:
+    """Copies of a real export whose lineage names ``runs`` (one copy each)."""
+    copies = []
+    for index, run_id in enumerate(runs):
+        copy = ExportPaths(tmp_path / f"export-{index}")
+        shutil.copytree(Layout(volume).run_paths("weak").export.dir, copy.dir)
+        copy.lineage.write_text(json.dumps({**json.loads(copy.lineage.read_text()), "run_id": run_id}))
+        copies.append(str(copy.dir))
+    return copies
+
+
+def _publish_at_once(volume: Path, model: str, exports: list[str]) -> list[int]:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    export = str(Layout(volume).run_paths("weak").export.dir)
-    workers = [ctx.Process(target=_publish_one, args=(str(volume), export, queue)) for _ in range(3)]
+    workers = [ctx.Process(target=_publish_one, args=(str(volume), model, export, queue)) for export in exports]
     for worker in workers:
         worker.start()
     got = sorted(queue.get(timeout=120) for _ in workers)
     for worker in workers:
         worker.join(60)
-    assert got == [1, 2, 3] and Layout(volume).model_versions("race") == [1, 2, 3]
+    return got
+
+
+def test_concurrent_publishes_of_three_runs_get_distinct_versions(volume: Path, tmp_path: Path) -> None:
+    assert _publish_at_once(volume, "race", _exports(volume, tmp_path, ["r1", "r2", "r3"])) == [1, 2, 3]
+    assert Layout(volume).model_versions("race") == [1, 2, 3]
+
+
+def test_one_run_published_three_times_at_once_is_published_once(volume: Path, tmp_path: Path) -> None:
+    got = _publish_at_once(volume, "once", _exports(volume, tmp_path, ["same"] * 3))
+    layout = Layout(volume)
+    (version,) = set(got)
+    assert layout.model_versions("once") == [version], "the later copies are removed"
+    assert lineage_run_id(layout.model_version("once", version)) == "same"
+    (again,) = _exports(volume, tmp_path / "again", ["same"])
+    assert publish.publish(layout, "once", ExportPaths(Path(again))) == version, "published before: the same version"
 
 
 def test_publish_killed_half_way_leaves_no_visible_version(volume: Path, tmp_path: Path) -> None:

@@ -304,7 +304,7 @@ def test_failure_half_way_leaves_nothing_and_the_next_run_succeeds(tmp_path: Pat
         (["--source", "sample:digits"], "--dataset is required"),
         (["--source", "sample:digits", "--dataset", "Bad Name"], "ingest.dataset: 'Bad Name' is not allowed; use 1-63"),
         (["--source", "sample:digits", "--dataset", "d", "--splits", "train=0.7,test=0.7"], "add up to 1.4"),
-        (["--source", "ftp://x/y", "--dataset", "d"], "unsupported scheme"),
+        (["--source", "ftp://x/y", "--dataset", "d"], "no other URL scheme is supported"),
         (["--source", "sample:cifar", "--dataset", "d"], "unknown sample 'cifar'"),
     ],
 )

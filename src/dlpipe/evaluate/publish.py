@@ -12,11 +12,13 @@ from dlpipe.layout import ExportPaths, Layout
 logger = log.get("publish")
 
 
+def _versions_of(layout: Layout, model: str, run_id: str) -> list[int]:
+    return [v for v in layout.model_versions(model) if lineage_run_id(layout.model_version(model, v)) == run_id]
+
+
 def find_published(layout: Layout, model: str, run_id: str) -> int | None:
-    for version in layout.model_versions(model):
-        if lineage_run_id(layout.model_version(model, version)) == run_id:
-            return version
-    return None
+    """The version that holds this run's export (the first, should there be several), or None."""
+    return next(iter(_versions_of(layout, model, run_id)), None)
 
 
 def _copy(source: str, target: str) -> str:
@@ -25,10 +27,25 @@ def _copy(source: str, target: str) -> str:
 
 
 def publish(layout: Layout, model: str, export: ExportPaths) -> int:
-    """Copy the export into the next version; TF Serving sees it only once saved_model.pb is in."""
+    """Copy the export into the next version (visible whole, with one rename) and return the run's version.
+
+    A run is published once. Two evaluations of the same run publishing at the
+    same instant both publish, then both keep the run's first version and
+    remove the later copies (the same weights, so serving either is harmless
+    meanwhile); no lock is needed, and a kill in between is mended the same way
+    by the next publish of the run.
+    """
     with layout.publish_model(model) as publication:
         shutil.copytree(export.dir, publication.dir, dirs_exist_ok=True, copy_function=_copy)
-    return publication.claim()
+    ours = publication.claim()
+    run_id = lineage_run_id(export)
+    if run_id is None:
+        return ours
+    first, *later = _versions_of(layout, model, run_id)
+    for version in later:
+        logger.info("%s version %d repeats run %s (version %d): removing it", model, version, run_id, first)
+        atomic.hide_and_remove(layout.model_version_dir(model, version))
+    return first
 
 
 def retain(layout: Layout, model: str, keep: int, protect: set[int]) -> list[int]:

@@ -235,6 +235,10 @@ def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
     events_path = layout.run_paths(run_id).events if run_id else layout.dataset_events(opts.dataset)
     with recorded("ingest", config, events_path, layout.refused_events(), run_id) as events:
         result = _ingest(opts, layout, config, events)
+        if opts.upload:  # also when up to date: an upload cut short is finished by the next run
+            target = f"{opts.upload.rstrip('/')}/{opts.dataset}/{result.version}"
+            logger.info("uploading to %s", target)
+            s3.upload_tree(s3.client(config["s3"]), result.manifest.parent, target, last=MANIFEST)
         events.emit("finished", dataset=result.dataset, version=result.version, up_to_date=result.up_to_date,
                     examples=result.examples, skipped=result.skipped)  # fmt: skip
     return result
@@ -294,9 +298,5 @@ def _ingest(opts: Options, layout: Layout, config: dict[str, Any], events: Event
         examples={s: info["examples"] for s, info in split_info.items()},
         skipped=dict(examples.skipped),
     )
-    if opts.upload:
-        target = f"{opts.upload.rstrip('/')}/{opts.dataset}/{version}"
-        logger.info("uploading to %s", target)
-        s3.upload_tree(s3.client(config["s3"]), result.manifest.parent, target, last=MANIFEST)
     sources.remove_cache(source)
     return result

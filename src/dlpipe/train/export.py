@@ -91,7 +91,7 @@ def write_export(
     model_name: str,
     publish: bool = True,
 ) -> ExportPaths:
-    """Write the SavedModel into a staging sibling of ``final``; publish it (saved_model.pb last) if ``publish``.
+    """Write the SavedModel into a staging sibling of ``final``; publish it with one rename if ``publish``.
 
     Non-chief workers of a multi-worker run must save too (saving runs
     collective ops); they pass ``publish=False`` and their copy is deleted.

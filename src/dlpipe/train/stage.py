@@ -40,19 +40,19 @@ def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
         trainer = Trainer(opts, layout, config, events)
         trainer.prepare()
         _recover(run)
+        events.emit("started", dataset=f"{opts.dataset}@{trainer.version}", model=opts.model,
+                    workers=trainer.placement.workers, precision=trainer.precision)  # fmt: skip
         if run.export.is_complete():
             history = json.loads(run.history.read_text()) if run.history.exists() else []
             result = Result(opts.run_id, run.export, history[-1]["step"] if history else 0, history, True)
         else:
-            events.emit("started", dataset=f"{opts.dataset}@{trainer.version}", model=opts.model,
-                        workers=trainer.placement.workers, precision=trainer.precision)  # fmt: skip
             trainer.build()
             history = trainer.fit()
             export = trainer.export(history)
-            if opts.upload and trainer.placement.is_chief:
-                target = f"{opts.upload.rstrip('/')}/{opts.run_id}"
-                logger.info("uploading %s to %s", run.dir, target)
-                s3.upload_tree(s3.client(config["s3"]), run.dir, target, last=SAVED_MODEL)
             result = Result(opts.run_id, export, int(trainer.step.numpy()), history)
+        if opts.upload and trainer.placement.is_chief:  # also when finished before: an upload cut short
+            target = f"{opts.upload.rstrip('/')}/{opts.run_id}"
+            logger.info("uploading %s to %s", run.dir, target)
+            s3.upload_tree(s3.client(config["s3"]), run.dir, target, last=SAVED_MODEL)
         events.emit("finished", steps=result.steps, export=str(result.export.dir), already_done=result.already_done)
     return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import shutil
 import time
@@ -149,14 +150,15 @@ class Trainer:
         )
         self.checkpoints = tf.train.CheckpointManager(checkpoint, str(where), max_to_keep=3)
         if self.checkpoints.latest_checkpoint:
-            checkpoint.restore(self.checkpoints.latest_checkpoint)
+            checkpoint.restore(self.checkpoints.latest_checkpoint).expect_partial()
             logger.info("resumed from %s at step %d", self.checkpoints.latest_checkpoint, int(self.step.numpy()))
         self.raw_sample = _raw_sample(self.directory, self.manifest, 4)
         if self.placement.is_chief:  # the run exists from here on: it passed every check and has a model
             atomic.write_text(
                 self.run.config, json.dumps({**self.record, "precision": self.precision}, indent=2) + "\n"
             )
-        self.events.attach(self.run.events)
+        # One events.jsonl per run, the chief's: the other workers' would repeat every line.
+        self.events.attach(self.run.events if self.placement.is_chief else Path(os.devnull))
 
     def _train_steps(self) -> Any:
         loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="none")
