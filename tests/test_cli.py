@@ -234,16 +234,19 @@ def test_a_root_that_is_a_file_or_unreadable_is_one_line(open_tmp: Path) -> None
     )
 
 
-def test_a_root_that_is_not_writable_names_the_folder(open_tmp: Path) -> None:
-    root = open_tmp / "ro"
-    root.mkdir(mode=0o555)
+def test_a_folder_dlpipe_may_not_use_is_named_in_one_line(open_tmp: Path) -> None:
+    (open_tmp / "datasets").mkdir(mode=0)
     user, uid = unprivileged()
-    result = dlpipe("ingest", "--source", "sample:digits", "--dataset", "d", "--root", str(root), user=user)
+    result = dlpipe("dataset", "list", "--root", str(open_tmp), user=user)
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == f"dlpipe ingest: error: permission denied: {root / '.events'} " + (
+    assert result.stderr == f"dlpipe dataset: error: permission denied: {open_tmp / 'datasets'} " + (
         f"(dlpipe runs as uid {uid}, gid {os.getgid() if user is None else user} and needs read and write "
-        "permission there)"
+        "permission there)\n"
     )
+    (open_tmp / "datasets").chmod(0o755)
+    (open_tmp / "ro").mkdir(mode=0o555)  # a stage names the folder it could not write to
+    result = dlpipe("ingest", "--source", "sample:digits", "--dataset", "d", "--root", str(open_tmp / "ro"), user=user)
+    assert result.returncode == 1 and result.stderr.splitlines()[-1].endswith(f": {open_tmp / 'ro' / 'datasets'}")
 
 
 def test_dataset_list_says_when_the_root_does_not_exist_or_is_empty(tmp_path: Path) -> None:
