@@ -128,3 +128,19 @@ def test_a_source_names_its_dataset_and_a_model_not_blessed_stops_the_run(tmp_pa
     blessed = dlpipe_run(tmp_path, "--source", str(source), "--epochs", "1", "--no-serve", "--bless-without-thresholds")
     assert blessed.returncode == 0, blessed.stderr[-3000:]
     assert "(already finished)" in blessed.stdout and "model     sensor-readings version 1\n" in blessed.stdout
+
+
+def test_serving_alone_needs_no_dataset(tmp_path: Path) -> None:
+    """`--stages serve` on a volume with nothing but models/ serves (and waits for a first version)."""
+    (tmp_path / ".dlpipe" / "models").mkdir(parents=True)
+    cmd = [sys.executable, "-m", "dlpipe", "run", "--stages", "serve", "--model-name", "m", "--port", str(free_port())]
+    env = {**_env(), "PYTHONPATH": str(REPO / "src")}
+    server = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline(), server.stdout.readline()]
+        assert lines[0].startswith("serve     nothing published under m yet"), lines
+        assert lines[1].startswith("serve     http://127.0.0.1:"), lines
+    finally:
+        server.terminate()
+        server.wait(30)

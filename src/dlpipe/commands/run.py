@@ -122,6 +122,11 @@ def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
         done = timed("ingest", lambda: ingest(IngestOptions.from_config(cfg), layout, cfg))
         summary.append(f"dataset   {done.dataset} version {done.version}{' (up to date)' if done.up_to_date else ''}")
+    if not {"train", "evaluate"} & set(stages):  # serving alone needs no dataset: only a published model
+        model_name = cfg["evaluate"].get("model_name") or parse_dataset_ref(cfg["ingest"]["dataset"])[0]
+        server = timed("serve", lambda: _serve(layout, model_name, args.port, summary)) if "serve" in stages else None
+        report()
+        return _wait(server)
     train_opts = _train_options(cfg, layout)
     cfg = {**cfg, "run_id": train_opts.run_id}
     if "train" in stages:
@@ -153,10 +158,13 @@ def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
             print(f"dlpipe run: not blessed, so nothing new to serve; try: {advice}", file=sys.stderr)
             return EXIT_NOT_BLESSED
 
-    server = None
-    if "serve" in stages:
-        server = timed("serve", lambda: _serve(layout, model_name, args.port, summary))
+    server = timed("serve", lambda: _serve(layout, model_name, args.port, summary)) if "serve" in stages else None
     report()
+    return _wait(server)
+
+
+def _wait(server: Any) -> int:
+    """Serve until interrupted (Ctrl-C), when there is a server."""
     if server is not None:
         try:
             threading.Event().wait()
