@@ -43,7 +43,7 @@ def test_predict_over_grpc_and_rest_with_b64_images(server: LocalServer, capsys:
     instances = json.dumps([{"image": {"b64": base64.b64encode(image).decode()}} for image in images])
     answers = []
     for transport in (["--grpc", f"127.0.0.1:{server.grpc_port}"], ["--url", f"http://127.0.0.1:{server.port}"]):
-        assert run_cli("predict", *transport, "--model", "pets", "--instances", instances) == 0
+        assert run_cli("predict", *transport, "--model", "pets", "--instances", instances, "--json") == 0
         answers.append(json.loads(capsys.readouterr().out))
     grpc, rest = answers
     assert grpc["model_version"] == rest["model_version"] == "1"
