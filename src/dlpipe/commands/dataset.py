@@ -11,7 +11,7 @@ import json
 import sys
 from typing import Any
 
-from dlpipe.commands.flags import add_common
+from dlpipe.commands.flags import add_common, wait_flag
 from dlpipe.errors import EXIT_OK, ConfigError, DlpipeError
 from dlpipe.layout import Layout, parse_dataset_ref
 from dlpipe.manifest import read_manifest, verify_shards
@@ -30,7 +30,7 @@ def register(sub: Any) -> None:
                                 description="Check every shard of a dataset version against the example counts "
                                 "and sha256 sums in its manifest.")  # fmt: skip
     verify.add_argument("ref", metavar="NAME[@VERSION]", help="the dataset (default version: the latest)")
-    verify.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for it to appear")
+    wait_flag(verify, "it to appear")
     add_common(verify)
     verify.set_defaults(handler=verify_command)
 

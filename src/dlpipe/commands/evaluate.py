@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from dlpipe.commands.flags import add_common, config_flag
+from dlpipe.commands.flags import add_common, config_flag, wait_flag
 from dlpipe.errors import EXIT_NOT_BLESSED, EXIT_OK, DlpipeError
 from dlpipe.evaluate import blessing
 from dlpipe.layout import Layout, check_name
@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
                               description="A run's blessing decision and each check, one per line. "
                               "What the evaluate chart's helm test runs.")  # fmt: skip
     show.add_argument("run_id", metavar="RUN_ID")
-    show.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the evaluation")
+    wait_flag(show, "the evaluation")
     show.add_argument("--require-blessed", action="store_true", help="exit 3 unless the run was blessed")
     add_common(show)
     show.set_defaults(handler=blessing_show_command)

@@ -78,3 +78,8 @@ def check_root(config: dict[str, Any]) -> None:
         raise ConfigError(f"--root {root} is not a directory", "point --root or DLPIPE_ROOT at the volume's folder")
     if not os.access(root, os.R_OK | os.X_OK):
         raise DlpipeError(f"cannot read --root {root}: uid {os.getuid()} needs read and execute permission on it")
+
+
+def wait_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--wait SECONDS``: how long a verify command (what a chart's helm test runs) waits for ``what`` to appear."""
+    parser.add_argument("--wait", type=float, default=0, metavar="SECONDS", help=f"wait this long for {what}")

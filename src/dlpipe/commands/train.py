@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dlpipe.commands.flags import add_common, config_flag
+from dlpipe.commands.flags import add_common, config_flag, wait_flag
 from dlpipe.errors import EXIT_OK, DlpipeError
 from dlpipe.export import verify_export
 from dlpipe.layout import Layout, check_name
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
                                 description="Load a run's export and replay its warm-up request through "
                                 "serving_default. What the train chart's helm test runs.")  # fmt: skip
     export.add_argument("run_id", metavar="RUN_ID")
-    export.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait this long for the export")
+    wait_flag(export, "the export")
     add_common(export)
     export.set_defaults(handler=export_verify_command, tensorflow=True)
 
