@@ -231,16 +231,6 @@ SCENARIOS = {
 }
 
 
-def attempt(stage: Callable[[Path], Callable[[], int]], after_rerun: Callable, root: Path, k: int) -> dict:
-    """Kill the stage at step ``k``, check the volume, re-run it, check again."""
-    killed = forked(stage(root), kill_at=k) == KILLED
-    partial = partial_outputs(Layout(root))
-    rerun = forked(stage(root))
-    problems = partial + (after_rerun(root) if rerun == 0 else []) + partial_outputs(Layout(root))
-    shutil.rmtree(root, ignore_errors=True)
-    return {"killed": killed, "rerun": rerun, "problems": problems}
-
-
 def main_loop(scenario: str, work: Path) -> None:
     stage, after_rerun = SCENARIOS[scenario](work)
     steps, changed = durable_steps(stage(work / "count"), work / "steps.log")
