@@ -13,3 +13,21 @@ Call with (dict "context" $ ["warnings" (list "…")]).
 WARNING: {{ . }}
 {{- end }}
 {{- end -}}
+
+{{/*
+`kubectl logs --follow` of a stage's pods. It waits while the image is pulled
+(without --pod-running-timeout, kubectl gives up after 20 s). Call with
+(dict "context" $ "target" "job/<name>" or "--selector=<label>=<value>").
+*/}}
+{{- define "dlpipe.notes.follow" -}}
+kubectl logs --follow {{ .target }} --namespace {{ .context.Release.Namespace }} --pod-running-timeout=15m
+{{- end -}}
+
+{{/*
+`helm test` of a release whose test pod waits up to "seconds" for the stage's
+output: a --timeout 5 minutes longer, since helm's default (5m) is shorter than
+a stage. Call with (dict "context" $ "seconds" N ["logs" true]).
+*/}}
+{{- define "dlpipe.notes.test" -}}
+helm test {{ .context.Release.Name }} --namespace {{ .context.Release.Namespace }}{{ if .logs }} --logs{{ end }} --timeout {{ add (div (int64 .seconds) 60) 5 }}m
+{{- end -}}
