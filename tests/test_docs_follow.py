@@ -1,0 +1,122 @@
+"""The docs work as written: docs/walkthrough.md, README.md's "On a cluster" and the chart READMEs
+are followed command by command from a fresh checkout, and so is every command the NOTES of each
+install print, on the cluster as that install left it (tests/tooling/doc_follow.py).
+
+Each ``helm install|upgrade`` renders with the real helm 4 (``install --dry-run=client``, which
+also renders the NOTES; helm 3 renders them only against a cluster), with exactly the flags and
+files the doc gives, from the folder the doc stands in. Names used later must be names earlier
+steps produced: the claim of a storage release, the Secret a ``kubectl create secret`` made, the
+dataset an ingest release writes, the run a train release starts, the model an evaluation
+publishes, the Jobs, Services and labels kubectl is pointed at (tests/tooling/fake_cluster.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tooling import charts
+from tests.tooling.doc_follow import Block, Follower, fresh_checkout, markdown_blocks, notes_commands
+
+WALKTHROUGH = Path("docs/walkthrough.md")
+CHART_READMES = [Path(f"charts/dlpipe-{c}/README.md") for c in ("storage", "ingest", "train", "evaluate", "serving")]
+
+
+def _helm4() -> str:
+    binary = charts.helm_binary(4)
+    if binary is None:
+        pytest.fail("helm 4 is missing: run scripts/setup.sh (it installs helm 3 and 4 into .tools/bin)")
+    return binary
+
+
+def _flows(checkout: Path) -> dict[str, list[Block]]:
+    """Each doc as the reader follows it. The chart READMEs name charts from the repository the
+    walk-through adds (its step 0) and chain in the pipeline's order, each after the one before."""
+    walkthrough = markdown_blocks(checkout / WALKTHROUGH)
+    readmes = [b for path in CHART_READMES for b in markdown_blocks(checkout / path)]
+    return {
+        "walkthrough": walkthrough,
+        "readme": markdown_blocks(checkout / "README.md", section="On a cluster"),
+        "chart-readmes": walkthrough[:1] + readmes,
+    }
+
+
+@pytest.fixture(scope="module")
+def followed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Follower]:
+    """Every flow followed once, in its own checkout (the renders are what the tests look at)."""
+    helm = _helm4()
+    done = {}
+    for name in ("walkthrough", "readme", "chart-readmes"):
+        folder = tmp_path_factory.mktemp(name)
+        follower = Follower(fresh_checkout(folder / "dlpipe"), folder / "home", helm)
+        outcome = follower.follow(_flows(follower.checkout)[name])
+        follower.close()
+        assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
+        done[name] = follower
+    return done
+
+
+@pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
+def test_every_documented_command_works_in_order(followed: dict[str, Follower], flow: str) -> None:
+    renders = followed[flow].renders()
+    charts_installed = {r["command"][3].rsplit("/", 1)[-1].split("-0.")[0] for r in renders}
+    assert {"dlpipe-storage", "dlpipe-ingest"} <= {c.removeprefix("charts/") for c in charts_installed}, renders
+    if flow != "readme":
+        assert len(charts_installed) == 5, charts_installed
+
+
+@pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
+def test_every_command_the_notes_print_works(followed: dict[str, Follower], flow: str) -> None:
+    """Run on the cluster as each install left it; the README flow installs from the checkout,
+    where the charts the NOTES name as dlpipe/<chart> are charts/<chart> (as the README says)."""
+    follower = followed[flow]
+    seen, followed_notes = set(), 0
+    for render in follower.renders():
+        commands = tuple(notes_commands(render["notes"]))
+        assert commands, f"the NOTES of {render['command']} print no command"
+        if commands in seen:
+            continue
+        seen.add(commands)
+        outcome = follower.follow_notes(render, charts_folder="charts/" if flow == "readme" else None)
+        assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
+        followed_notes += 1
+    assert followed_notes >= 3
+
+
+def test_names_chain_through_the_walkthrough(followed: dict[str, Follower]) -> None:
+    """The walk-through's names, as its renders made them (the follower refused any other)."""
+    import json
+
+    state = json.loads(followed["walkthrough"].state.read_text())
+    assert {"ml/dataset/pets", "ml/run/pets-resnet-1", "ml/run/pets-resnet-2", "ml/model/pets"} <= set(state["made"])
+    serving = state["releases"]["ml/serving"]["docs"]
+    images = {c["image"] for d in serving if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]}  # fmt: skip
+    assert any(i.startswith("tensorflow/serving:") for i in images), "TF Serving stays upstream"
+    assert any(i.startswith("registry.example.com/ml/dlpipe/") for i in images), images
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (("--set config.run_id=pets-resnet-1 \\\n  --set config.evaluate", "--set config.run_id=pets-resnt-1 \\\n"
+          "  --set config.evaluate"), "run 'pets-resnt-1' is used but no earlier step provides it"),
+        (("cat > images.yaml <<'EOF'\nglobal:\n  imageRegistry: registry.example.com/ml\nEOF",
+          'IMAGES="--set global.imageRegistry=registry.example.com/ml"'), "relies on word splitting"),
+        (("helm test pets --namespace ml --timeout 35m", "helm test pets --namespace ml"),
+         "its test pod waits up to 1800s, but helm gives up after 300s"),
+        (("kubectl get pvc data-dlpipe-storage", "kubectl get pvc data"), "PersistentVolumeClaim 'data' not found"),
+    ],
+)  # fmt: skip
+def test_a_broken_command_fails_the_follow(tmp_path: Path, change: tuple[str, str], refusal: str) -> None:
+    """The doc test catches a mistake in the doc: a wrong name, a zsh-unsafe snippet, a short timeout."""
+    text = (charts.REPO / WALKTHROUGH).read_text()
+    assert change[0] in text, change[0]
+    broken = text.replace(change[0], change[1], 1)
+    follower = Follower(fresh_checkout(tmp_path / "dlpipe", {str(WALKTHROUGH): broken}), tmp_path / "home", _helm4())
+    try:
+        outcome = follower.follow(markdown_blocks(follower.checkout / WALKTHROUGH))
+    finally:
+        follower.close()
+    assert not outcome.ok and refusal in outcome.message, outcome

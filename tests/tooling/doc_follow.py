@@ -1,0 +1,268 @@
+"""Follow documented shell commands the way a reader would, against ``fake_cluster``.
+
+A doc is a list of ``Block``s: its console code blocks, in order, each the shell text the reader
+types (``$ `` prompts and the output below them removed). ``Follower`` runs them with bash, one
+block after another in a fresh copy of the repository's tracked files (plus ``.venv`` and
+``.tools``: the state ``scripts/setup.sh`` leaves), carrying exported variables and the current
+folder from block to block. ``helm`` and ``kubectl`` on its PATH are ``fake_cluster``; cloud
+tools are stand-ins that only check the files they are given. A block after a
+``<!-- alternative ... -->`` comment is another way to do what the block before it did: it runs
+on the state before that block, and its result is dropped.
+
+Lines that need what no test has (cloning, building images, a web server, S3) are not run; the
+test serves the packaged charts itself, so ``helm repo add`` reaches them.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.tooling import charts
+
+NOT_RUN = re.compile(r"^\s*(git clone|scripts/setup\.sh|(\w+=\S+ )*scripts/build-images\.sh|python3 -m http\.server)")
+STAND_INS = ("eksctl", "aws", "curl", "dlpipe")
+PLACEHOLDERS = {"<version>": "1", "<N>": "1"}
+
+
+@dataclass(frozen=True)
+class Block:
+    source: str  # file:line, for messages
+    text: str  # shell text as the reader types it
+    alternative: bool = False
+
+
+def markdown_blocks(path: Path, section: str | None = None) -> list[Block]:
+    """The console blocks of a Markdown file (of one ``## section`` only, when given)."""
+    lines = path.read_text().splitlines()
+    blocks, inside, start, alternative, body, current = [], False, 0, False, [], None
+    for number, line in enumerate(lines, 1):
+        if line.startswith("## "):
+            current = line[3:].strip()
+        if not inside and re.match(r"```(console|sh|bash|shell)\s*$", line):
+            inside, start, body = True, number, []
+            previous = [text for text in lines[: number - 1] if text.strip()][-1:]
+            alternative = bool(previous and re.match(r"<!--\s*alternative", previous[0]))
+        elif inside and line.startswith("```"):
+            inside = False
+            if section is None or current == section:
+                blocks.append(Block(f"{path.name}:{start}", _typed(body), alternative))
+        elif inside:
+            body.append(line)
+    return blocks
+
+
+def _typed(body: list[str]) -> str:
+    """What the reader types: with ``$ `` prompts, those lines and their continuations only."""
+    if not any(line.startswith("$ ") for line in body):
+        return "\n".join(body)
+    typed, continued = [], False
+    for line in body:
+        if line.startswith("$ ") or continued:
+            typed.append(line.removeprefix("$ "))
+            continued = line.endswith("\\")
+    return "\n".join(typed)
+
+
+def notes_commands(notes: str) -> list[str]:
+    """The commands NOTES print: indented ``helm``/``kubectl`` lines with their continuations."""
+    commands, current = [], ""
+    for line in notes.splitlines():
+        stripped = line.strip()
+        if current:
+            current += " " + stripped.removesuffix("\\").strip()
+        elif re.match(r"(helm|kubectl) ", stripped) and line.startswith(" "):
+            current = stripped.removesuffix("\\").strip()
+        else:
+            continue
+        if not stripped.endswith("\\"):
+            commands.append(current)
+            current = ""
+    return commands
+
+
+def fill_placeholders(command: str) -> str:
+    for placeholder, value in PLACEHOLDERS.items():
+        command = command.replace(placeholder, value)
+    left = re.findall(r"<[^<>\s]+>", command)
+    assert not left, f"a placeholder the doc test does not know: {left} in {command}"
+    return command
+
+
+def unquoted_expansions(text: str) -> list[str]:
+    """``$VAR`` outside quotes: bash splits its value into words, zsh does not."""
+    found = []
+    for line in _outside_heredocs(text):
+        quote = ""
+        for i, char in enumerate(line):
+            if quote:
+                quote = "" if char == quote else quote
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and (i == 0 or line[i - 1].isspace()):
+                break
+            elif char == "$" and re.match(r"[A-Za-z_{]", line[i + 1 : i + 2]):
+                found.append(line.strip())
+                break
+    return found
+
+
+def _outside_heredocs(text: str) -> list[str]:
+    lines, terminator = [], None
+    for line in text.splitlines():
+        if terminator:
+            terminator = None if line.strip() == terminator else terminator
+            continue
+        match = re.search(r"<<-?\s*'?\"?(\w+)", line)
+        terminator = match.group(1) if match else None
+        lines.append(line)
+    return lines
+
+
+@functools.cache
+def _tracked() -> tuple[str, ...]:
+    listed = subprocess.run(["git", "-C", str(charts.REPO), "ls-files", "-z", "charts", "docs", "scripts", "tools",
+                             "src", "pyproject.toml", "README.md"], capture_output=True, text=True, check=True)  # fmt: skip
+    return tuple(name for name in listed.stdout.split("\0") if name)
+
+
+def fresh_checkout(folder: Path, replace: dict[str, str] | None = None) -> Path:
+    """The tracked files as a clone has them (no chart's charts/ built), after scripts/setup.sh."""
+    for name in _tracked():
+        source, target = charts.REPO / name, folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if replace and name in replace:
+            target.write_text(replace[name])
+        elif source.exists():
+            shutil.copy(source, target)  # with its mode: scripts stay executable
+    for link in (".venv", ".tools"):
+        (folder / link).symlink_to(charts.REPO / link)
+    return folder
+
+
+def _foreground(line: str) -> str:
+    """The stand-ins answer at once, so a command sent to the background (``&``) runs in the
+    foreground, where its failure counts; ``.venv/bin/dlpipe`` is the ``dlpipe`` stand-in."""
+    line = re.sub(r"\s&(\s+#.*)?$", "", line)
+    return re.sub(r"^(\s*)\.venv/bin/dlpipe ", r"\1dlpipe ", line)
+
+
+class _ChartServer(http.server.ThreadingHTTPServer):
+    """A static web server of ``<checkout>/dist/charts``, as the walk-through has the reader start."""
+
+    def __init__(self, folder: Path) -> None:
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        super().__init__(("127.0.0.1", 0), handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    block: Block | None
+    message: str
+
+
+class Follower:
+    """Runs blocks in order in ``checkout``; ``helm`` renders with ``real_helm``."""
+
+    def __init__(self, checkout: Path, home: Path, real_helm: str) -> None:
+        self.checkout, self.home = checkout, home
+        self.state, self.shell_state = home / "cluster.json", home / "shell"
+        self.server = _ChartServer(checkout / "dist" / "charts")
+        bin_dir = home / "bin"
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        for program in ("helm", "kubectl", *STAND_INS):
+            shim = bin_dir / program
+            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tests.tooling.fake_cluster {program} "$@"\n')
+            shim.chmod(0o755)
+        self.env = {
+            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": str(home),
+            "PYTHONPATH": str(charts.REPO),
+            "DOCS_CLUSTER": str(self.state),
+            "DOCS_REAL_HELM": real_helm,
+            "DOCS_CHART_SERVER": self.server.url,
+            **{f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")},
+        }
+        self.shell_state.write_text(f"cd {checkout}\n")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def follow(self, blocks: list[Block]) -> Outcome:
+        before: tuple[str, str] | None = None
+        for block in blocks:
+            split = unquoted_expansions(block.text)
+            if split:
+                return Outcome(False, block, f"relies on word splitting (zsh passes one argument): {split[0]}")
+            if block.alternative:
+                assert before is not None, f"{block.source}: an alternative needs a block before it"
+                saved = self._save()
+                self._restore(before)
+                result = self._run(block.text)
+                self._restore(saved)
+            else:
+                before = self._save()
+                result = self._run(block.text)
+            if result.returncode != 0:
+                return Outcome(False, block, (result.stderr or result.stdout).strip())
+        return Outcome(True, None, "")
+
+    def renders(self) -> list[dict]:
+        return json.loads(self.state.read_text())["renders"] if self.state.exists() else []
+
+    def follow_notes(self, render: dict, charts_folder: str | None = None) -> Outcome:
+        """Run a render's NOTES commands on the cluster as that render left it; drop what they change.
+        With ``charts_folder``, a chart the NOTES name ``dlpipe/<chart>`` is taken from that folder."""
+        commands = [fill_placeholders(c) for c in notes_commands(render["notes"])]
+        if charts_folder:
+            commands = [re.sub(r" dlpipe/(dlpipe-[a-z]+) ", rf" {charts_folder}\1 ", c) for c in commands]
+        saved = self._save()
+        self._restore((Path(render["snapshot"]).read_text(), saved[1]))
+        try:
+            result = self._run("\n".join(commands))
+        finally:
+            self._restore(saved)
+        block = Block(f"NOTES of {' '.join(render['command'][:3])}", "\n".join(commands))
+        return Outcome(result.returncode == 0, block, result.stderr.strip())
+
+    def _save(self) -> tuple[str, str]:
+        return (self.state.read_text() if self.state.exists() else "", self.shell_state.read_text())
+
+    def _restore(self, saved: tuple[str, str]) -> None:
+        cluster, shell = saved
+        if cluster:
+            self.state.write_text(cluster)
+        else:
+            self.state.unlink(missing_ok=True)
+        self.shell_state.write_text(shell)
+
+    def _run(self, text: str) -> subprocess.CompletedProcess[str]:
+        typed = text.replace("\\\n", " ").splitlines()
+        lines = [": not run" if NOT_RUN.match(line) else _foreground(line) for line in typed]
+        script = "\n".join(
+            [f". {self.shell_state}", "set -euo pipefail", *lines, "wait",
+             f"{{ export -p; echo \"cd '$PWD'\"; }} > {self.shell_state}"]
+        )  # fmt: skip
+        return subprocess.run(["bash", "-c", script], env=self.env, capture_output=True, text=True,
+                              cwd=self.checkout)  # fmt: skip
+
