@@ -19,6 +19,7 @@ import functools
 import http.server
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -148,6 +149,23 @@ def fresh_checkout(folder: Path, replace: dict[str, str] | None = None) -> Path:
     return folder
 
 
+_PACKAGE = re.compile(r"^\s*scripts/charts\.sh package --out (\S+)")
+_PACKAGED: dict[str, Path] = {}  # the chart repository scripts/charts.sh made, once per session
+
+
+def _package_once(line: str, scratch: Path) -> str:
+    """``scripts/charts.sh package`` runs for real the first time; later checkouts, whose charts are the
+    same tracked files, get a copy of what it made (packaging every chart takes seconds)."""
+    match = _PACKAGE.match(line)
+    if not match:
+        return line
+    out = shlex.quote(match.group(1))
+    if "repository" in _PACKAGED:
+        return f"mkdir -p {out} && cp -R {_PACKAGED['repository']}/. {out}"
+    _PACKAGED["repository"] = scratch / "packaged-charts"
+    return f"scripts/charts.sh package --out {out} && cp -R {out} {_PACKAGED['repository']}"
+
+
 def _foreground(line: str) -> str:
     """The stand-ins answer at once, so a command sent to the background (``&``) runs in the
     foreground, where its failure counts; ``.venv/bin/dlpipe`` is the ``dlpipe`` stand-in."""
@@ -219,7 +237,9 @@ class Follower:
                 saved = self._save()
                 self._restore(before)
                 result = self._run(block.text)
+                renders = self.renders()[len(json.loads(before[0] or '{"renders": []}')["renders"]):]
                 self._restore(saved)
+                self._add_renders(renders)  # its NOTES are followed too
             else:
                 before = self._save()
                 result = self._run(block.text)
@@ -236,14 +256,16 @@ class Follower:
         commands = [fill_placeholders(c) for c in notes_commands(render["notes"])]
         if charts_folder:
             commands = [re.sub(r" dlpipe/(dlpipe-[a-z]+) ", rf" {charts_folder}\1 ", c) for c in commands]
-        saved = self._save()
-        self._restore((Path(render["snapshot"]).read_text(), saved[1]))
-        try:
-            result = self._run("\n".join(commands))
-        finally:
-            self._restore(saved)
+        scratch = self.home / "notes-cluster.json"  # its renders' snapshots must not overwrite the flow's
+        scratch.write_text(Path(render["snapshot"]).read_text())
+        result = self._run("\n".join(commands), {"DOCS_CLUSTER": str(scratch)}, keep_shell=False)
         block = Block(f"NOTES of {' '.join(render['command'][:3])}", "\n".join(commands))
         return Outcome(result.returncode == 0, block, result.stderr.strip())
+
+    def _add_renders(self, renders: list[dict]) -> None:
+        state = json.loads(self.state.read_text())
+        state["renders"] += renders
+        self.state.write_text(json.dumps(state))
 
     def _save(self) -> tuple[str, str]:
         return (self.state.read_text() if self.state.exists() else "", self.shell_state.read_text())
@@ -256,13 +278,12 @@ class Follower:
             self.state.unlink(missing_ok=True)
         self.shell_state.write_text(shell)
 
-    def _run(self, text: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, text: str, env: dict[str, str] | None = None, keep_shell: bool = True) -> subprocess.CompletedProcess[str]:
         typed = text.replace("\\\n", " ").splitlines()
-        lines = [": not run" if NOT_RUN.match(line) else _foreground(line) for line in typed]
-        script = "\n".join(
-            [f". {self.shell_state}", "set -euo pipefail", *lines, "wait",
-             f"{{ export -p; echo \"cd '$PWD'\"; }} > {self.shell_state}"]
-        )  # fmt: skip
-        return subprocess.run(["bash", "-c", script], env=self.env, capture_output=True, text=True,
-                              cwd=self.checkout)  # fmt: skip
+        lines = [": not run" if NOT_RUN.match(line) else _package_once(_foreground(line), self.home)
+                 for line in typed]  # fmt: skip
+        keep = [f"{{ export -p; echo \"cd '$PWD'\"; }} > {self.shell_state}"] if keep_shell else []
+        overrides = [f"export {name}={shlex.quote(value)}" for name, value in (env or {}).items()]
+        script = "\n".join([f". {self.shell_state}", *overrides, "set -euo pipefail", *lines, *keep])
+        return subprocess.run(["bash", "-c", script], env=self.env, capture_output=True, text=True, cwd=self.checkout)
 

@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,9 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
              "revision": previous.get("revision", 0) + 1}  # fmt: skip
     _check_names(state, namespace, entry)
     state["releases"][key] = entry
-    snapshot = f"{_state_path()}.render-{len(state['renders'])}"
+    # A name no other render takes, also after the follower rewinds the state for an alternative.
+    handle, snapshot = tempfile.mkstemp(prefix=f"{_state_path().name}.render-", dir=_state_path().parent)
+    os.close(handle)
     state["renders"].append({"release": key, "command": ["helm", *args], "notes": notes, "snapshot": snapshot})
 
 
@@ -327,6 +330,8 @@ def _objects(state: dict[str, Any], namespace: str, words: list[str], selector: 
     if kind is None:
         raise Refused(f"kubectl: unknown kind in {words[0]!r}")
     if name is not None:
+        if kind == "PersistentVolumeClaim" and name in provided(state, namespace, "claim"):
+            return  # rendered, or an existing claim a storage release uses
         if not any(d["kind"] == kind and d["metadata"]["name"] == name for d in docs):
             names = sorted(d["metadata"]["name"] for d in docs if d["kind"] == kind)
             raise Refused(f"{kind} {name!r} not found in namespace {namespace} (rendered: {names or 'none'})")
