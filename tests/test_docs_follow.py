@@ -97,6 +97,20 @@ def test_names_chain_through_the_walkthrough(followed: dict[str, Follower]) -> N
     assert any(i.startswith("registry.example.com/ml/dlpipe/") for i in images), images
 
 
+def test_the_walkthrough_renders_with_helm_3(tmp_path: Path) -> None:
+    """The same flow with helm 3 (helm template: the manifests and the names, not the NOTES)."""
+    helm3 = charts.helm_binary(3)
+    if helm3 is None:
+        pytest.fail("helm 3 is missing: run scripts/setup.sh (it installs helm 3 and 4 into .tools/bin)")
+    follower = Follower(fresh_checkout(tmp_path / "dlpipe"), tmp_path / "home", helm3)
+    try:
+        outcome = follower.follow(markdown_blocks(follower.checkout / WALKTHROUGH))
+    finally:
+        follower.close()
+    assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
+    assert len(follower.renders()) >= 10 and not any(r["notes"] for r in follower.renders())
+
+
 @pytest.mark.parametrize(
     ("change", "refusal"),
     [

@@ -77,26 +77,3 @@ def test_no_chart_needs_a_repository(chart: Path) -> None:
 
     for dependency in yaml.safe_load((chart / "Chart.yaml").read_text()).get("dependencies", []):
         assert dependency["repository"].startswith("file://"), dependency
-
-
-def test_the_walkthrough_installs_render(helm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/walkthrough.md installs from the packaged charts (scripts/charts.sh package)."""
-    from tools.chart_package import package
-    from tools.charts import package_version
-
-    monkeypatch.setenv("PATH", f"{Path(helm).parent}:{os.environ['PATH']}")
-    for kind in ("CACHE", "CONFIG"):
-        monkeypatch.setenv(f"HELM_{kind}_HOME", str(tmp_path / "home" / kind.lower()))
-    monkeypatch.setattr("tools.chart_package.find_helm", lambda: helm)
-    package(charts.CHARTS, tmp_path / "dist" / "charts", package_version())
-    text = (charts.REPO / "docs" / "walkthrough.md").read_text()
-    blocks = [b.replace("\\\n", " ") for b in re.findall(r"```console\n(.*?)```", text, re.S)]
-    installs = [
-        line.split("  #")[0].strip() for b in blocks for line in b.splitlines() if line.startswith("helm install")
-    ]
-    assert len(installs) >= 7, installs
-    monkeypatch.setenv("DLPIPE_IMAGES", "--set global.imageRegistry=registry.example.com/ml")
-    result = _run(helm, installs, tmp_path, tmp_path / "home")
-    assert result.returncode == 0, result.stderr
-    assert "eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/dlpipe-ingest-s3" in result.stdout
-    assert 'image: "registry.example.com/ml/dlpipe/dlpipe-ingest:' in result.stdout

@@ -26,6 +26,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.tooling import charts
 
@@ -130,8 +131,9 @@ def _outside_heredocs(text: str) -> list[str]:
 
 @functools.cache
 def _tracked() -> tuple[str, ...]:
-    listed = subprocess.run(["git", "-C", str(charts.REPO), "ls-files", "-z", "charts", "docs", "scripts", "tools",
-                             "src", "pyproject.toml", "README.md"], capture_output=True, text=True, check=True)  # fmt: skip
+    folders = ("charts", "docs", "scripts", "tools", "src", "pyproject.toml", "README.md")
+    listed = subprocess.run(["git", "-C", str(charts.REPO), "ls-files", "-z", *folders], capture_output=True,
+                            text=True, check=True)  # fmt: skip
     return tuple(name for name in listed.stdout.split("\0") if name)
 
 
@@ -217,6 +219,7 @@ class Follower:
             "PYTHONPATH": str(charts.REPO),
             "DOCS_CLUSTER": str(self.state),
             "DOCS_REAL_HELM": real_helm,
+            "DOCS_HELM_MAJOR": charts.helm_version(real_helm).lstrip("v").split(".")[0],
             "DOCS_CHART_SERVER": self.server.url,
             **{f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")},
         }
@@ -237,7 +240,7 @@ class Follower:
                 saved = self._save()
                 self._restore(before)
                 result = self._run(block.text)
-                renders = self.renders()[len(json.loads(before[0] or '{"renders": []}')["renders"]):]
+                renders = self.renders()[len(json.loads(before[0] or '{"renders": []}')["renders"]) :]
                 self._restore(saved)
                 self._add_renders(renders)  # its NOTES are followed too
             else:
@@ -278,7 +281,7 @@ class Follower:
             self.state.unlink(missing_ok=True)
         self.shell_state.write_text(shell)
 
-    def _run(self, text: str, env: dict[str, str] | None = None, keep_shell: bool = True) -> subprocess.CompletedProcess[str]:
+    def _run(self, text: str, env: dict[str, str] | None = None, keep_shell: bool = True) -> Any:
         typed = text.replace("\\\n", " ").splitlines()
         lines = [": not run" if NOT_RUN.match(line) else _package_once(_foreground(line), self.home)
                  for line in typed]  # fmt: skip
@@ -286,4 +289,3 @@ class Follower:
         overrides = [f"export {name}={shlex.quote(value)}" for name, value in (env or {}).items()]
         script = "\n".join([f". {self.shell_state}", *overrides, "set -euo pipefail", *lines, *keep])
         return subprocess.run(["bash", "-c", script], env=self.env, capture_output=True, text=True, cwd=self.checkout)
-

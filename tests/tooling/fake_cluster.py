@@ -158,12 +158,17 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
         values = state["releases"][key]["values"] + values
     if "--timeout" in args:
         _duration_s(_option(args, "--timeout") or "")
-    command = [real, "install", release, chart, "--namespace", namespace, "--dry-run=client", *values]
+    # helm 4 renders the NOTES without a cluster (install --dry-run=client); helm 3 asks a cluster
+    # for them, so with helm 3 the manifests come from helm template and there are no NOTES.
+    how = ["template"] if os.environ.get("DOCS_HELM_MAJOR") == "3" else ["install", "--dry-run=client"]
+    command = [real, *how, release, chart, "--namespace", namespace, *values]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise Refused(f"helm {verb} {release} {chart}: {result.stderr.strip()}")
     manifests, _, notes = result.stdout.partition("\nNOTES:\n")
-    docs = [d for d in yaml.safe_load_all(manifests.split("\n---", 1)[-1]) if isinstance(d, dict)]
+    if how[0] == "install":  # a release's summary, then HOOKS: and MANIFEST: each before its documents
+        manifests = re.split(r"\n(?:HOOKS|MANIFEST):\n", manifests, maxsplit=1)[-1].replace("\nMANIFEST:\n", "\n")
+    docs = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict)]
     chart_name = next(d["metadata"]["labels"]["app.kubernetes.io/name"] for d in docs if "labels" in d["metadata"])
     previous = state["releases"].get(key, {})
     entry = {"chart": chart_name, "ref": chart, "values": values, "docs": docs, "notes": notes,
