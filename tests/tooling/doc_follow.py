@@ -22,13 +22,16 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.tooling import charts
+import yaml
+
+from tests.tooling import charts, fake_cluster
 
 NOT_RUN = re.compile(r"^\s*(git clone|scripts/setup\.sh|(\w+=\S+ )*scripts/build-images\.sh|python3 -m http\.server)")
 STAND_INS = ("eksctl", "aws", "curl", "dlpipe")
@@ -151,6 +154,12 @@ def fresh_checkout(folder: Path, replace: dict[str, str] | None = None) -> Path:
     return folder
 
 
+@functools.cache
+def _render_cache() -> Path:
+    """Renders shared by every follower of this test session (the charts are the same files)."""
+    return Path(tempfile.mkdtemp(prefix="dlpipe-doc-renders-"))
+
+
 _PACKAGE = re.compile(r"^\s*scripts/charts\.sh package --out (\S+)")
 _PACKAGED: dict[str, Path] = {}  # the chart repository scripts/charts.sh made, once per session
 
@@ -209,18 +218,21 @@ class Follower:
         self.server = _ChartServer(checkout / "dist" / "charts")
         bin_dir = home / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
+        # python -S: without the virtual environment's site start-up (most of a stand-in's run time);
+        # the one package the stand-ins import, yaml, comes from its folder.
+        fake, packages = Path(fake_cluster.__file__), Path(yaml.__file__).parent.parent
         for program in ("helm", "kubectl", *STAND_INS):
             shim = bin_dir / program
-            shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m tests.tooling.fake_cluster {program} "$@"\n')
+            shim.write_text(f'#!/bin/sh\nPYTHONPATH={packages} exec "{sys.executable}" -S {fake} {program} "$@"\n')
             shim.chmod(0o755)
         self.env = {
             "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "HOME": str(home),
-            "PYTHONPATH": str(charts.REPO),
             "DOCS_CLUSTER": str(self.state),
             "DOCS_REAL_HELM": real_helm,
             "DOCS_HELM_MAJOR": charts.helm_version(real_helm).lstrip("v").split(".")[0],
             "DOCS_CHART_SERVER": self.server.url,
+            "DOCS_RENDER_CACHE": str(_render_cache()),
             **{f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")},
         }
         self.shell_state.write_text(f"cd {checkout}\n")

@@ -20,6 +20,7 @@ at the command that would fail on a cluster.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -29,7 +30,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 VALUE_FLAGS = ("--set", "--set-string", "--set-file", "--set-json", "-f", "--values")
 DROPPED_FLAGS = ("--wait", "--atomic", "--rollback-on-failure", "--install", "--reuse-values", "--create-namespace")
@@ -162,12 +162,14 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
     # for them, so with helm 3 the manifests come from helm template and there are no NOTES.
     how = ["template"] if os.environ.get("DOCS_HELM_MAJOR") == "3" else ["install", "--dry-run=client"]
     command = [real, *how, release, chart, "--namespace", namespace, *values]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise Refused(f"helm {verb} {release} {chart}: {result.stderr.strip()}")
-    manifests, _, notes = result.stdout.partition("\nNOTES:\n")
+    returncode, stdout, stderr = _render(command)
+    if returncode != 0:
+        raise Refused(f"helm {verb} {release} {chart}: {stderr.strip()}")
+    manifests, _, notes = stdout.partition("\nNOTES:\n")
     if how[0] == "install":  # a release's summary, then HOOKS: and MANIFEST: each before its documents
         manifests = re.split(r"\n(?:HOOKS|MANIFEST):\n", manifests, maxsplit=1)[-1].replace("\nMANIFEST:\n", "\n")
+    import yaml  # here: kubectl and helm test need no YAML parser, and start faster without it
+
     docs = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict)]
     chart_name = next(d["metadata"]["labels"]["app.kubernetes.io/name"] for d in docs if "labels" in d["metadata"])
     previous = state["releases"].get(key, {})
@@ -179,6 +181,21 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
     handle, snapshot = tempfile.mkstemp(prefix=f"{_state_path().name}.render-", dir=_state_path().parent)
     os.close(handle)
     state["renders"].append({"release": key, "command": ["helm", *args], "notes": notes, "snapshot": snapshot})
+
+
+def _render(command: list[str]) -> tuple[int, str, str]:
+    """Run helm, or answer from ``DOCS_RENDER_CACHE``: the same command on the same files renders the
+    same (every follower of a session has the same charts); the key holds the values files' text."""
+    key = hashlib.sha256(json.dumps(command).encode())
+    for i, arg in enumerate(command[:-1]):
+        if arg in ("-f", "--values") and Path(command[i + 1]).is_file():
+            key.update(Path(command[i + 1]).read_bytes())
+    cached = Path(os.environ["DOCS_RENDER_CACHE"]) / key.hexdigest()
+    if cached.exists():
+        return tuple(json.loads(cached.read_text()))  # type: ignore[return-value]
+    result = subprocess.run(command, capture_output=True, text=True)
+    cached.write_text(json.dumps([result.returncode, result.stdout, result.stderr]))
+    return result.returncode, result.stdout, result.stderr
 
 
 def _pods(docs: list[dict[str, Any]], hooks: bool = False) -> list[dict[str, Any]]:
@@ -202,6 +219,8 @@ def _pods(docs: list[dict[str, Any]], hooks: bool = False) -> list[dict[str, Any
 
 def _config(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """The dlpipe configuration file a stage release renders (its ConfigMap's config.yaml)."""
+    import yaml
+
     for doc in docs:
         if doc["kind"] == "ConfigMap" and "config.yaml" in doc.get("data", {}):
             return yaml.safe_load(doc["data"]["config.yaml"]) or {}
@@ -348,8 +367,11 @@ def _objects(state: dict[str, Any], namespace: str, words: list[str], selector: 
     for doc in docs:
         if kind == "Pod" or pods:
             templates = [doc.get("spec", {}).get("template", {})]
-            if doc["kind"] == "TFJob":
-                templates = [r["template"] for r in doc["spec"]["tfReplicaSpecs"].values()]
+            if doc["kind"] == "TFJob":  # the training operator labels the pods it makes with their TFJob
+                operator = {"metadata": {"labels": {"training.kubeflow.org/job-name": doc["metadata"]["name"]}}}
+                templates = [r["template"] for r in doc["spec"]["tfReplicaSpecs"].values()] + [operator]
+            elif doc["kind"] == "Job":  # and Kubernetes its Job's pods
+                templates.append({"metadata": {"labels": {"batch.kubernetes.io/job-name": doc["metadata"]["name"]}}})
             labels += [t.get("metadata", {}).get("labels", {}) for t in templates]
         elif doc["kind"] == kind:
             labels.append(doc["metadata"].get("labels", {}))
