@@ -22,8 +22,8 @@ import re
 import shlex
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path

@@ -30,7 +30,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 VALUE_FLAGS = ("--set", "--set-string", "--set-file", "--set-json", "-f", "--values")
 DROPPED_FLAGS = ("--wait", "--atomic", "--rollback-on-failure", "--install", "--reuse-values", "--create-namespace")
 HELM_TEST_DEFAULT_S = 300
