@@ -244,8 +244,9 @@ class Cluster:
         for kind, given in (("Secret", secrets or {}), ("ConfigMap", config_maps or {})):
             for name, values in given.items():
                 self.data[kind, name] = dict(values)
-        self.done: set[str] = set()
+        self.done: set[str] = set()  # Jobs and test pods that have run
         self.running: list[Pod] = []
+        self.pods: dict[str, list[Pod]] = {}  # by owner ("Job/<name>"), every pod started, for its logs
         self.images = dockerfile_images()
 
     def __enter__(self) -> Cluster:
@@ -301,7 +302,7 @@ class Cluster:
 
     def run_jobs(self) -> list[str]:
         """Every Job not run yet, to completion; the names of those run."""
-        jobs = [doc for doc in self._of_kind("Job") if doc["metadata"]["name"] not in self.done]
+        jobs = [doc for doc in self._of_kind("Job") if f"Job/{doc['metadata']['name']}" not in self.done]
 
         def order(job: dict[str, Any]) -> tuple[int, int]:
             hooks = _annotation(job, "helm.sh/hook")
@@ -351,9 +352,9 @@ class Cluster:
                 for pod in pods:
                     self._wait(pod)
             finally:
+                self.done.add(f"Job/{name}")  # a failed Job stays failed: it is not run again
                 for pod in pods:
                     self._remove(pod)
-        self.done.add(name)
 
     def start(self, name: str) -> Pod:
         """Deployment ``name``'s one replica, once its readiness (and startup) probes pass."""
@@ -368,8 +369,9 @@ class Cluster:
         return pod
 
     def run_tests(self) -> list[str]:
-        """The helm test pods, by hook weight, each to completion; their names."""
+        """The helm test pods not run yet, by hook weight, each to completion; their names."""
         tests = [p for p in self._of_kind("Pod") if "test" in _annotation(p, "helm.sh/hook")]
+        tests = [p for p in tests if f"Pod/{p['metadata']['name']}" not in self.done]
         tests.sort(key=lambda p: (int(_annotation(p, "helm.sh/hook-weight") or 0), p["metadata"]["name"]))
         for test in tests:
             name = test["metadata"]["name"]
@@ -377,8 +379,13 @@ class Cluster:
             try:
                 self._wait(pod)
             finally:
+                self.done.add(f"Pod/{name}")
                 self._remove(pod)
         return [t["metadata"]["name"] for t in tests]
+
+    def log(self, owner: str, container: str, index: int = 0) -> str:
+        """The log of ``container`` in the ``index``-th pod ``owner`` ("Job/<name>", ...) started."""
+        return self.pods[owner][index].log(container)
 
     def stop(self) -> None:
         for pod in list(self.running):
@@ -416,6 +423,7 @@ class Cluster:
         pod = Pod(name, f"{where} pod {name}", self.work / name)
         shutil.rmtree(pod.folder, ignore_errors=True)  # a pod of the same name before: a new pod starts empty
         pod.folder.mkdir(parents=True)
+        self.pods.setdefault(where, []).append(pod)
         volumes = self._volumes(where, pod, spec)
         inits = spec.get("initContainers", [])
         containers = [("initContainers", i, c) for i, c in enumerate(inits)] + [
@@ -424,6 +432,10 @@ class Cluster:
         plans = [
             self._plan(f"{where}: spec.{kind}[{i}]", pod, spec, c, metadata, volumes, env) for kind, i, c in containers
         ]
+        for kind, i, container in containers:
+            for probe in ("startupProbe", "readinessProbe"):
+                if "exec" in container.get(probe, {}):
+                    raise Refused(f"{where}: spec.{kind}[{i}].{probe}.exec: exec probes are not emulated")
         pod.ports = {p["containerPort"] for _, _, c in containers for p in c.get("ports", [])}
         for other in self.running:
             if pod.ports & other.ports:
@@ -547,8 +559,8 @@ class Cluster:
         env = {"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join([str(SITE), os.environ.get("PYTHONPATH", "")])}
         if image is not None:
             env |= {key: mapper.rewrite(value, "", strict=False) for key, value in image.env}
-        env |= extra_env
         env |= self._env(where, container, metadata, spec, rewrite)
+        env |= extra_env  # JOB_COMPLETION_INDEX: the Job controller appends it to the container's env
         if any(mount == "/tmp" for mount, _, _ in mounts):
             env["TMPDIR"] = mapper.local("/tmp", where)
         env["KUBELET_SITE_READONLY"] = "\n".join(str(source) for _, source, read_only in mounts if read_only)
@@ -711,8 +723,6 @@ class _PathMapper:
 
 
 def _probe(pod: Pod, container: str, probe: dict[str, Any], ports: dict[str, int]) -> bool:
-    if "exec" in probe:
-        raise Refused(f"{pod.where} container {container}: exec probes are not emulated")
     kind = "httpGet" if "httpGet" in probe else "tcpSocket"
     port = probe[kind]["port"]
     port = ports.get(port, port) if isinstance(port, str) else port

@@ -66,15 +66,25 @@ class _GrpcFinder:
         return spec
 
 
-_WRITES = {"os.rename", "os.remove", "os.rmdir", "os.mkdir", "os.chmod", "os.chown", "os.symlink", "os.link",
-           "os.truncate", "os.utime", "shutil.rmtree"}  # fmt: skip
+# Audit events that change the file system: the positions of their (path, dir_fd) arguments.
+_WRITES = {
+    "os.mkdir": ((0, 2),), "os.rmdir": ((0, 1),), "os.remove": ((0, 1),), "os.chmod": ((0, 2),),
+    "os.chown": ((0, 3),), "os.utime": ((0, 3),), "os.truncate": ((0, None),), "shutil.rmtree": ((0, 1),),
+    "os.rename": ((0, 2), (1, 3)), "os.link": ((1, 3),), "os.symlink": ((1, 2),),
+}  # fmt: skip
 
 
-def _readonly(path: object) -> bool:
-    if isinstance(path, int) or path is None:
-        return False
-    real = os.path.realpath(os.fsdecode(path))
-    return any(real == top or real.startswith(top + os.sep) for top in _READONLY)
+def _readonly(path: object, dir_fd: object) -> str | None:
+    """``path`` (relative to ``dir_fd`` when that is given) if it is under a read-only mount."""
+    if isinstance(path, int):
+        path = f"/proc/self/fd/{path}"
+    elif path is None:
+        return None
+    path = os.fsdecode(path)
+    if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):
+        path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+    real = os.path.realpath(path)
+    return real if any(real == top or real.startswith(top + os.sep) for top in _READONLY) else None
 
 
 def _audit(event: str, args: tuple) -> None:
@@ -83,14 +93,13 @@ def _audit(event: str, args: tuple) -> None:
         writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
             isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC)
         )
-        paths = (path,) if writing else ()
-    elif event in _WRITES:
-        paths = args[:2] if event in ("os.rename", "os.symlink", "os.link") else args[:1]
+        checks = [(path, None)] if writing else []  # (os.open's dir_fd is not in the event)
     else:
-        return
-    for path in paths:
-        if _readonly(path):
-            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+        checks = [(args[p], args[d] if d is not None else None) for p, d in _WRITES.get(event, ())]
+    for path, dir_fd in checks:
+        real = _readonly(path, dir_fd)
+        if real:
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), real)
 
 
 if _HOSTS:
