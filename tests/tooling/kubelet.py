@@ -73,6 +73,7 @@ SITE = Path(__file__).with_name("kubelet_site")
 DLPIPE = Path(sys.executable).with_name("dlpipe")
 WORKLOADS = ("Job", "CronJob", "Deployment", "Pod")
 LOG_LINES = 20
+LOCAL_RESOURCES = {"cpu", "memory", "ephemeral-storage"}  # a share of this machine; not enforced
 
 
 class Refused(Exception):
@@ -327,34 +328,39 @@ class Cluster:
     def _run_job(self, job: dict[str, Any]) -> None:
         name, spec = job["metadata"]["name"], job["spec"]
         completions = spec.get("completions", 1)
-        indexed = spec.get("completionMode") == "Indexed"
         parallelism = max(1, spec.get("parallelism", 1))
-        labels = {"batch.kubernetes.io/job-name": name, "job-name": name}
         for first in range(0, completions, parallelism):
-            pods = []
-            for index in range(first, min(completions, first + parallelism)):
-                extra = {"batch.kubernetes.io/job-completion-index": str(index)} if indexed else {}
-                pod_name = f"{name}-{index}-{_suffix(name, index)}" if indexed else f"{name}-{_suffix(name, index)}"
-                hostname = f"{name}-{index}" if indexed else pod_name
-                pods.append(
-                    self._start_pod(
-                        f"Job/{name}",
-                        pod_name,
-                        spec["template"],
-                        labels={**labels, **extra},
-                        annotations=extra,
-                        namespace=_namespace(job),
-                        hostname=hostname,
-                        env={"JOB_COMPLETION_INDEX": str(index)} if indexed else {},
-                    )
-                )
+            pods: list[Pod] = []
             try:
+                self._start_job_pods(job, range(first, min(completions, first + parallelism)), pods)
                 for pod in pods:
                     self._wait(pod)
             finally:
                 self.done.add(f"Job/{name}")  # a failed Job stays failed: it is not run again
                 for pod in pods:
                     self._remove(pod)
+
+    def _start_job_pods(self, job: dict[str, Any], indexes: range, pods: list[Pod]) -> None:
+        """The Job's pods of ``indexes``, started together, appended to ``pods`` as they start."""
+        name, spec = job["metadata"]["name"], job["spec"]
+        indexed = spec.get("completionMode") == "Indexed"
+        labels = {"batch.kubernetes.io/job-name": name, "job-name": name}
+        for index in indexes:
+            extra = {"batch.kubernetes.io/job-completion-index": str(index)} if indexed else {}
+            pod_name = f"{name}-{index}-{_suffix(name, index)}" if indexed else f"{name}-{_suffix(name, index)}"
+            hostname = f"{name}-{index}" if indexed else pod_name
+            pods.append(
+                self._start_pod(
+                    f"Job/{name}",
+                    pod_name,
+                    spec["template"],
+                    labels={**labels, **extra},
+                    annotations=extra,
+                    namespace=_namespace(job),
+                    hostname=hostname,
+                    env={"JOB_COMPLETION_INDEX": str(index)} if indexed else {},
+                )
+            )
 
     def start(self, name: str) -> Pod:
         """Deployment ``name``'s one replica, once its readiness (and startup) probes pass."""
@@ -547,6 +553,12 @@ class Cluster:
         extra_env: Mapping[str, str],
     ) -> _Plan:
         self._check_security(where, spec.get("securityContext", {}), container.get("securityContext", {}))
+        for amounts in ("limits", "requests"):
+            extended = sorted(set(container.get("resources", {}).get(amounts, {})) - LOCAL_RESOURCES)
+            if extended:
+                raise Refused(
+                    f"{where}.resources.{amounts}: {extended} are not emulated (only {sorted(LOCAL_RESOURCES)})"
+                )
         root = pod.folder / "root" / container["name"]
         mounts = self._mount(where, root, container, volumes)
         image_name, _, _ = container["image"].rpartition(":")
