@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import signal
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -149,6 +150,26 @@ def test_a_sub_path_mount_is_that_folder_and_read_only_mounts_refuse_writes(clus
     cluster.apply([job("rw", writable)])
     cluster.run_jobs()
     assert (tmp_path / "volume" / "models" / "datasets").is_dir()
+
+
+def test_projected_files_and_a_sidecar_that_stops_with_the_job(cluster: Cluster, tmp_path: Path) -> None:
+    secret = {"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"run": "run-id: from-secret\n"}}
+    projected = {"name": "cfg", "projected": {"sources": [
+        {"configMap": {"name": "c", "items": [{"key": "train", "path": "config.yaml"}]}},
+        {"secret": {"name": "s", "items": [{"key": "run", "path": "deep/run.yaml"}]}},
+    ]}}  # fmt: skip
+    sidecar = container("serving-ready", "--tf-serving=http://127.0.0.1:9", f"--port={free_port()}",
+                        "--model=m=1", name="side", restartPolicy="Always")  # fmt: skip
+    main = container("config", "--config=/etc/cfg/config.yaml", "--root=/data",
+                     volumeMounts=[data_mount(), {"name": "cfg", "mountPath": "/etc/cfg"}])  # fmt: skip
+    cluster.apply([config_map("c", train="train:\n  epochs: 3\n"), secret,
+                   job("p", main, volumes=[CLAIM, projected], pod={"initContainers": [sidecar]})])  # fmt: skip
+    cluster.run_jobs()
+    assert "epochs: 3" in cluster.log("Job/p", "main")
+    files = tmp_path / "pods" / cluster.pods["Job/p"][0].name / "volumes" / "cfg"
+    assert (files / "deep" / "run.yaml").read_text() == "run-id: from-secret\n"
+    side = cluster.pods["Job/p"][0].processes["side"]
+    assert side.returncode == -signal.SIGTERM  # still running when the Job ended it
 
 
 def test_a_cronjob_runs_one_scheduled_job_on_demand(cluster: Cluster) -> None:

@@ -273,11 +273,7 @@ class Cluster:
         return [doc for (k, _), doc in self.objects.items() if k == kind]
 
     def hostnames(self) -> list[str]:
-        names = []
-        for service in self._of_kind("Service"):
-            name, ns = service["metadata"]["name"], _namespace(service)
-            names += [name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"]
-        return names
+        return [n for s in self._of_kind("Service") for n in _dns_names(s["metadata"]["name"], _namespace(s))]
 
     def _check_service(self, service: dict[str, Any]) -> None:
         where = f"Service/{service['metadata']['name']}"
@@ -446,7 +442,9 @@ class Cluster:
         for other in self.running:
             if pod.ports & other.ports:
                 raise Refused(f"{where}: ports {sorted(pod.ports & other.ports)} are held by {other.where}")
-        hosts = self.hostnames() + ([f"{hostname}.{spec['subdomain']}"] if hostname and spec.get("subdomain") else [])
+        hosts = self.hostnames()
+        if hostname and spec.get("subdomain"):
+            hosts += _dns_names(f"{hostname}.{spec['subdomain']}", namespace)
         self.running.append(pod)
         for (kind, _, container), plan in zip(containers, plans, strict=True):
             plan.env["KUBELET_SITE_HOSTS"] = "\n".join(hosts)
@@ -761,6 +759,11 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
 
 def _decoded(data: Mapping[str, str]) -> dict[str, str]:
     return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
+def _dns_names(name: str, namespace: str) -> list[str]:
+    """How a pod of ``namespace`` may name a Service (or ``hostname.subdomain``)."""
+    return [name, f"{name}.{namespace}", f"{name}.{namespace}.svc", f"{name}.{namespace}.svc.cluster.local"]
 
 
 def _namespace(doc: dict[str, Any]) -> str:
