@@ -7,7 +7,8 @@
     cluster.run_jobs()             # every Job not run yet, to completion, in dependency order
     cluster.run_cronjob(name)      # one scheduled Job of a CronJob, now
     pod = cluster.start(name)      # a Deployment's one replica, returned once its readiness probes pass
-    cluster.run_tests()            # the helm test pods (`helm.sh/hook: test`), each to completion
+    cluster.run_tests()            # the helm test pods (`helm.sh/hook: test`) not run yet, each to completion
+    cluster.log("Job/<name>", "<container>")   # what a container printed (pod.log(container) for a Pod)
     cluster.stop()                 # (or `with Cluster(...) as cluster:`) ends every process still running
 
 A pod that fails raises :class:`PodFailed` with its container's last log lines; anything this module
@@ -16,25 +17,29 @@ process starts. The rules:
 
 - Objects: ConfigMaps, Secrets (rendered, or ``secrets=``/``config_maps=`` name -> {key: value}),
   Services, Jobs (Indexed: a pod per completion index, ``JOB_COMPLETION_INDEX`` set, ``parallelism`` at
-  once), CronJobs, Deployments (one replica whatever ``replicas`` says) and test Pods. Jobs run once: a
-  failed pod fails the run (no ``backoffLimit`` retries, which would hide it). Order: pre-install hooks,
-  then Jobs as rendered, then post-install hooks, each group by ``helm.sh/hook-weight``.
+  once), CronJobs, Deployments (one replica whatever ``replicas`` says) and test Pods. Order of Jobs:
+  pre-install hooks, then Jobs as rendered, then post-install hooks, each group by hook weight. A Job
+  runs once: a failed pod fails it for good (no ``backoffLimit`` retries, which would hide the failure).
+  Resources other than cpu, memory and ephemeral-storage (``nvidia.com/gpu``) are refused; those three
+  are not enforced.
 - Processes: init containers one by one, each to completion (the first failure fails the pod);
-  sidecars (init containers with ``restartPolicy: Always``) and containers run together. ``command``
-  replaces the image's ENTRYPOINT and drops its CMD, ``args`` replace CMD, ``$(VAR)`` expands, as in
-  Kubernetes. Images: ``dlpipe/dlpipe-<stage>`` runs the ENTRYPOINT/CMD/ENV/WORKDIR of that stage's
-  target in images/Dockerfile (stages from images/stages), ``dlpipe`` being this venv's console script;
-  ``tensorflow/serving`` with ``command: [tensorflow_model_server]`` runs ``dlpipe serve-local``
-  (:func:`serve_local_args`). Any other image or command is refused.
-- Files: every mount lives under a per-pod root folder: ``<root><mountPath>`` is a link to the volume
-  (the shared volume, ``subPath`` honoured) or a folder of the pod's own (emptyDir; ConfigMap, Secret and
-  projected files, mode 0444). Every claim is the one shared volume, ``volume_dir``. An absolute path in
-  ``command``, ``args`` or an ``env`` value (whole, or after ``--flag=``) is rewritten to ``<root><path>``
-  when it is a mount, under one, or a folder above one (``--root=/data`` with ``/data/models`` mounted);
-  any other absolute path is on the image's file system, which is not here: refused. ``TMPDIR`` follows a
-  mounted ``/tmp``. Mounts under a mounted volume are refused (their mount point would be written into
-  the volume). Read-only mounts (``readOnly``, a read-only claim, ConfigMaps, Secrets) refuse writes from
-  Python with EROFS (kubelet_site/sitecustomize.py).
+  sidecars (init containers with ``restartPolicy: Always``) and containers run together, the sidecars
+  until the containers end. ``command`` replaces the image's ENTRYPOINT and drops its CMD, ``args``
+  replace CMD, ``$(VAR)`` expands, as in Kubernetes. Images: ``dlpipe/dlpipe-<stage>`` runs the
+  ENTRYPOINT/CMD/ENV/WORKDIR of that stage's target in images/Dockerfile (stages from images/stages),
+  ``dlpipe`` being this venv's console script; ``tensorflow/serving`` with ``command:
+  [tensorflow_model_server]`` runs ``dlpipe serve-local`` (:func:`serve_local_args`: the flags it
+  translates, the few it accepts without effect and why, any other refused). Any other image or
+  command is refused.
+- Files: every claim is the one shared volume, ``volume_dir``; emptyDirs, ConfigMap, Secret and
+  projected files (mode 0444) are folders of the pod's own. Processes see no image file system, so an
+  absolute path in ``command``, ``args`` or an ``env`` value (whole, or after ``--flag=``) is rewritten:
+  on or under a ``mountPath``, to that mount's folder (``subPath`` honoured); a folder above mounts
+  (``--root=/data`` with ``/data/models`` mounted), to ``<container root><path>``, a folder where each
+  mount is a link; any other absolute path would be the image's file system: refused. ``TMPDIR``
+  follows a mounted ``/tmp``. A mount under another mount is refused (its mount point would be made
+  inside that volume). Read-only mounts (``readOnly``, a read-only claim, ConfigMaps, Secrets) fail
+  writes from Python with EROFS (kubelet_site/sitecustomize.py says what it cannot see).
 - Environment: PATH and PYTHONPATH of this process (so the children import this checkout's dlpipe), the
   image's ENV, then ``envFrom`` and ``env`` (``value``; ``fieldRef`` to the pod's name, namespace,
   labels, annotations, service account, ``status.podIP`` 127.0.0.1; ``secretKeyRef``,
@@ -42,7 +47,7 @@ process starts. The rules:
 - Network: the rendered Services' names (``name``, ``name.ns``, ``name.ns.svc``,
   ``name.ns.svc.cluster.local``) and the pods' ``hostname.subdomain`` names resolve to 127.0.0.1 in the
   children; ports stay as rendered, so a Service whose port differs from its target container port is
-  refused, and so is a pod that would listen on a port a running pod holds.
+  refused, and so is a pod that declares a containerPort a running pod declares.
 - Security: processes run as this user. A container that needs what this user lacks is refused: uid 0
   (``runAsUser: 0``) or added capabilities when this user is not root, ``privileged``, host namespaces.
   Restrictions that only take away (seccomp, dropped capabilities, read-only root file system, a uid
@@ -54,6 +59,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import re
 import shlex
@@ -61,6 +67,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -71,7 +78,6 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 SITE = Path(__file__).with_name("kubelet_site")
 DLPIPE = Path(sys.executable).with_name("dlpipe")
-WORKLOADS = ("Job", "CronJob", "Deployment", "Pod")
 LOG_LINES = 20
 LOCAL_RESOURCES = {"cpu", "memory", "ephemeral-storage"}  # a share of this machine; not enforced
 
@@ -89,6 +95,8 @@ class PodFailed(AssertionError):
 
 @dataclass(frozen=True)
 class Image:
+    """What a container of the image runs unless its manifest says otherwise."""
+
     entrypoint: tuple[str, ...]
     cmd: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
@@ -108,8 +116,6 @@ def dockerfile_images() -> dict[str, Image]:
             current["ENV"] = dict(current["ENV"])
             stages[name.strip()] = current
         elif word in ("ENTRYPOINT", "CMD"):
-            import json
-
             current[word] = json.loads(rest)
             if word == "ENTRYPOINT":
                 current["CMD"] = []
@@ -134,7 +140,6 @@ _SERVE_LOCAL = {
     "port": lambda v: [f"--grpc-port={v}"],
     "rest_api_port": lambda v: [f"--port={v}"],
     "model_config_file": lambda v: [f"--model-config-file={v}"],
-    "model_name": lambda v: [f"--model-name={v}"],
     "file_system_poll_wait_seconds": lambda v: [f"--poll={v}"],
     "max_num_load_retries": lambda v: [f"--max-num-load-retries={v}"],
     "load_retry_interval_micros": lambda v: [f"--load-retry-interval={int(v) / 1e6:g}"],
@@ -174,8 +179,8 @@ def serve_local_args(args: list[str], where: str, root_of: Any) -> list[str]:
             roots |= {str(PurePosixPath(p).parent.parent) for p in _base_paths(Path(root_of(value)))}
             translated = [f"--model-config-file={root_of(value)}"]
         out += translated
-    if "--model-name" in " ".join(out):
-        raise Refused(f"{where}.args: --model_name without a config file: its base path is not mapped here")
+    if not roots:
+        raise Refused(f"{where}.args: no --model_config_file, the only way serve-local is told what to serve here")
     if len(roots) != 1:
         raise Refused(f"{where}.args: the model config's base paths {sorted(roots)} are not under one volume root")
     return [*out, f"--root={root_of(roots.pop())}"]
@@ -200,7 +205,7 @@ class Pod:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     sidecars: list[str] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
-    probes: list[tuple[str, dict[str, Any], int]] = field(default_factory=list)
+    probes: list[tuple[str, dict[str, Any], dict[str, int]]] = field(default_factory=list)  # container, probe, ports
 
     def log(self, container: str) -> str:
         return (self.folder / f"{container}.log").read_text(errors="replace")
@@ -235,8 +240,6 @@ class Cluster:
         work_dir: Path | None = None,
         timeout: float = 300,
     ) -> None:
-        import tempfile
-
         self.volume = Path(volume_dir)
         self.work = Path(work_dir or tempfile.mkdtemp(prefix="kubelet-"))
         self.timeout = timeout
@@ -259,6 +262,7 @@ class Cluster:
     # -- objects ---------------------------------------------------------------------------------
 
     def apply(self, docs: Iterable[dict[str, Any]]) -> None:
+        """Add (or replace, by kind and name) manifests; nothing runs yet."""
         for doc in docs:
             kind, name = doc["kind"], doc["metadata"]["name"]
             self.objects[kind, name] = doc
