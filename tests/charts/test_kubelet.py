@@ -281,6 +281,14 @@ def test_missing_secret_fails_the_pod_and_an_optional_one_is_skipped(cluster: Cl
     cluster.run_jobs()
 
 
+def test_secrets_the_test_supplies_stand_beside_the_rendered_ones(tmp_path: Path) -> None:
+    ref = {"name": "DLPIPE_RUN_ID", "valueFrom": {"secretKeyRef": {"name": "given", "key": "run"}}}
+    with Cluster(tmp_path, work_dir=tmp_path / "pods", secrets={"given": {"run": "from-the-test"}}) as cluster:
+        cluster.apply([job("s", container("config", "--root=/data", env=[ref], volumeMounts=[data_mount()]))])
+        cluster.run_jobs()
+        assert "run_id: from-the-test" in cluster.log("Job/s", "main")
+
+
 def test_tf_serving_flags_become_serve_locals(tmp_path: Path) -> None:
     (tmp_path / "models.config").write_text(
         'model_config_list { config { name: "digits" base_path: "/data/models/digits" model_platform: "tensorflow" } }'
