@@ -20,6 +20,8 @@ import pytest
 from dlpipe.layout import Layout
 from tests.tooling import charts
 from tests.tooling.kubelet import Cluster, Refused
+from tests.tooling.s3_server import ACCESS_KEY, SECRET_KEY
+from tests.tooling.sample_data import make_npz
 
 pytestmark = pytest.mark.slow
 
@@ -99,3 +101,23 @@ def test_ci_modes_that_need_a_cluster_are_refused(tmp_path: Path, chart: str, ci
         cluster.apply(render(chart, ci, "w"))
         with pytest.raises(Refused, match=reason):
             cluster.start("w-dlpipe-serving-stable") if chart == "dlpipe-serving" else cluster.run_jobs()
+
+
+def test_ingest_reads_s3_through_a_service_name_with_the_keys_of_its_secret(
+    tmp_path: Path, bucket: Any, moto_url: str
+) -> None:
+    """The ingest chart's ci values, the source moved to S3: the pod has only what the chart gives it."""
+    bucket.upload_file(str(make_npz(tmp_path / "d.npz", rows=60)), bucket.bucket, "raw/d.npz")
+    port = int(moto_url.rsplit(":", 1)[1])
+    s3 = {"kind": "Service", "metadata": {"name": "s3", "namespace": "ml"}, "spec": {"ports": [{"port": port}]}}
+    values = [
+        "--set", f"config.ingest.source=s3://{bucket.bucket}/raw/d.npz", "--set", "config.ingest.dataset=blobs",
+        "--set", f"config.s3.endpoint_url=http://s3.ml.svc.cluster.local:{port}",
+        "--set", "config.s3.addressing_style=path", "--set", "s3.existingSecret=keys",
+    ]  # fmt: skip
+    keys = {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    (tmp_path / "volume").mkdir()
+    with Cluster(tmp_path / "volume", work_dir=tmp_path / "pods", secrets={"keys": keys}) as cluster:
+        cluster.apply([s3, *render("dlpipe-ingest", "kind", "ingest", *values)])
+        cluster.run_jobs()
+    assert Layout(tmp_path / "volume").dataset_versions("blobs") == [1]
