@@ -229,7 +229,11 @@ class Pod:
 
 
 class Cluster:
-    """The manifests applied so far, and the pods they run; see the module's docstring."""
+    """The manifests applied so far, and the pods they run; see the module's docstring.
+
+    ``work_dir`` holds a folder per pod (its volumes, its root of links, a log per container); by
+    default a new temporary folder, left in place so that logs can be read after a failure.
+    """
 
     def __init__(
         self,
