@@ -256,6 +256,15 @@ def test_a_name_no_service_declares_does_not_resolve(tmp_path: Path, fake_tf_ser
             cluster.start("ready")
 
 
+def test_a_deployment_that_exits_before_it_is_ready_fails_with_its_last_lines(cluster: Cluster) -> None:
+    deployment = ready_deployment("gone", "http://tf:1", free_port())
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"].append("--no-such-flag")
+    cluster.apply([deployment])
+    with pytest.raises(PodFailed, match=r"container ready exited 2 before the pod was ready(.|\n)*--no-such-flag"):
+        cluster.start("gone")
+    assert not cluster.running
+
+
 def test_helm_test_pods_run_once_each_by_weight(cluster: Cluster) -> None:
     def test_pod(name: str, weight: str) -> dict[str, Any]:
         annotations = {"helm.sh/hook": "test", "helm.sh/hook-weight": weight}
