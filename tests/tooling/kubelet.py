@@ -511,16 +511,16 @@ class Cluster:
             name = volume["name"]
             own = pod.folder / "volumes" / name
             if "persistentVolumeClaim" in volume:
-                volumes[name] = _Volume(self.volume, volume["persistentVolumeClaim"].get("readOnly", False), True)
+                volumes[name] = _Volume(self.volume, read_only=volume["persistentVolumeClaim"].get("readOnly", False))
             elif "emptyDir" in volume:
                 own.mkdir(parents=True, exist_ok=True)
-                volumes[name] = _Volume(own, False, False)
+                volumes[name] = _Volume(own, read_only=False)
             elif {"configMap", "secret", "projected"} & volume.keys():
                 sources = volume["projected"]["sources"] if "projected" in volume else [volume]
                 for j, source in enumerate(sources):
                     self._project(f"{field_}.projected.sources[{j}]" if "projected" in volume else field_, source, own)
                 own.mkdir(parents=True, exist_ok=True)
-                volumes[name] = _Volume(own, True, False)
+                volumes[name] = _Volume(own, read_only=True)  # as Kubernetes mounts them, always
             else:
                 raise Refused(f"{field_}: volume {name} of kind {sorted(set(volume) - {'name'})} is not emulated")
         return volumes
@@ -701,7 +701,6 @@ class Cluster:
 class _Volume:
     path: Path
     read_only: bool
-    shared: bool
 
 
 @dataclass
