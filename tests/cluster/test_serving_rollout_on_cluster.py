@@ -38,7 +38,7 @@ def _client(kubeconfig: str) -> pykube.HTTPClient:
 
 
 def _service(path: str) -> str:
-    return f"services/{RELEASE}-dlpipe-serving:8501/proxy/v1/models/{MODEL}{path}"
+    return f"services/{RELEASE}-dlpipe-serving:rest/proxy/v1/models/{MODEL}{path}"  # the port named rest
 
 
 def _call(api: pykube.HTTPClient, namespace: str, url: str, body: dict | None = None) -> dict:
