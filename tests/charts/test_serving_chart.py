@@ -15,10 +15,9 @@ CHART = charts.CHARTS / "dlpipe-serving"
 CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART.glob("ci/*-values.yaml")}
 
 
-def _docs(helm: str, case: str, *extra: str) -> list[dict[str, Any]]:
-    return [
-        d for d in charts.template(helm, CI[case], *extra) if "helm.sh/hook" not in d["metadata"].get("annotations", {})
-    ]
+def _docs(helm: str, case: str | charts.ValuesCase, *extra: str) -> list[dict[str, Any]]:
+    rendered = charts.template(helm, CI[case] if isinstance(case, str) else case, *extra)
+    return [d for d in rendered if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
 
 
 def _deployments(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -57,7 +56,6 @@ def test_pinned_version_and_canary(helm: str) -> None:
     deployments = _deployments(docs)
     assert set(deployments) == {"stable", "canary"}
     assert deployments["canary"]["spec"]["replicas"] == 1
-    assert "replicas" not in deployments["stable"]["spec"], "the HPA owns the stable replica count"
     service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-dlpipe-serving")
     for deployment in deployments.values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -92,12 +90,13 @@ def test_upgrade_semantics(helm: str) -> None:
 
 
 def test_gpu_ingress_and_network_policy(helm: str) -> None:
-    docs = _docs(helm, "gpu")
+    docs = _docs(helm, charts.ValuesCase(CHART, CHART / "examples" / "gpu-values.yaml"))
+    assert "replicas" not in _deployments(docs)["stable"]["spec"], "the HPA owns the stable replica count"
     server = _deployments(docs)["stable"]["spec"]["template"]["spec"]["containers"][0]
     assert server["image"] == "tensorflow/serving:2.21.0-gpu"
     assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
     kinds = {d["kind"] for d in docs}
-    assert {"Ingress", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
+    assert {"Ingress", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= kinds
     data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     names = [c.name for c in tf_serving.parse_model_config(data["models.config"]).model_config_list.config]
     assert names == ["digits", "imdb"]
