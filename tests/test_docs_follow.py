@@ -134,3 +134,26 @@ def test_a_broken_command_fails_the_follow(tmp_path: Path, change: tuple[str, st
     finally:
         follower.close()
     assert not outcome.ok and refusal in outcome.message, outcome
+
+
+@pytest.mark.slow
+def test_the_readme_flow_runs_as_pods(followed: dict[str, Follower], tmp_path: Path) -> None:
+    """README's "On a cluster", its pods run by tests/tooling/kubelet.py in the order it gives, on a
+    fresh volume: no prepare Job, so `helm test data` is what creates the tree the stages share."""
+    import json
+
+    from dlpipe.layout import Layout
+    from tests.tooling.kubelet import Cluster
+
+    releases = json.loads(followed["readme"].state.read_text())["releases"]
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    with Cluster(volume, work_dir=tmp_path / "pods", timeout=240) as cluster:
+        cluster.apply(releases["default/data"]["docs"])
+        assert cluster.run_jobs() == [], "no prepare Job: the volume is used as provisioned"
+        assert cluster.run_tests() == ["data-dlpipe-storage-test"]
+        assert sorted(p.name for p in volume.iterdir() if not p.name.startswith(".")) == ["datasets", "models", "runs"]
+        cluster.apply(releases["default/ingest"]["docs"])
+        cluster.run_jobs()
+        assert cluster.run_tests() == ["ingest-dlpipe-ingest-test"]
+    assert Layout(volume).dataset_versions("digits") == [1]
