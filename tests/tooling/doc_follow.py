@@ -9,8 +9,10 @@ tools are stand-ins that only check the files they are given. A block after a
 ``<!-- alternative ... -->`` comment is another way to do what the block before it did: it runs
 on the state before that block, and its result is dropped.
 
-Lines that need what no test has (cloning, building images, a web server, S3) are not run; the
-test serves the packaged charts itself, so ``helm repo add`` reaches them.
+Lines that need what no test has (cloning, the set-up's downloads, building images, a web server)
+are not run: the checkout is given, and the follower serves ``dist/charts`` itself, so ``helm repo
+add`` reaches what ``scripts/charts.sh package`` made. Blocks are checked for ``$VAR`` outside
+quotes, which bash splits into words and zsh does not.
 """
 
 from __future__ import annotations
