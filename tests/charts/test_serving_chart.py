@@ -288,3 +288,14 @@ def test_canary_weight_moves_requests_not_pods(helm: str) -> None:
         for ref in d["spec"]["rules"][-1]["backendRefs"]
     }
     assert weights == {"rel-dlpipe-serving-stable": 0, "rel-dlpipe-serving-canary": 100}
+
+
+@pytest.mark.parametrize(("drain", "sleeps"), [((), ["sleep", "10"]), (("drainSeconds=0",), None)])
+def test_a_stopping_pod_keeps_answering_until_it_has_left_the_endpoints(
+    helm: str, drain: tuple[str, ...], sleeps: list[str] | None
+) -> None:
+    for deployment in _deployments(_render(helm, "canary.version=2", *drain)).values():
+        pod = deployment["spec"]["template"]["spec"]
+        tf_serving = pod["containers"][0]
+        assert tf_serving.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command") == sleeps
+        assert pod["terminationGracePeriodSeconds"] > int((sleeps or ["", "0"])[1]), "the sleep ends before the kill"
