@@ -308,3 +308,14 @@ def test_a_private_registry_rewrites_only_dlpipes_own_images(helm: str, sets: li
     assert upstream and set(upstream.values()) == {tf_serving_image}, images
     ours = set(images.values()) - set(upstream.values())
     assert ours and all(image.startswith("registry.example.com/ml/dlpipe/") for image in ours), images
+
+
+@pytest.mark.parametrize(("drain", "sleeps"), [((), ["sleep", "10"]), (("drainSeconds=0",), None)])
+def test_a_stopping_pod_keeps_answering_until_it_has_left_the_endpoints(
+    helm: str, drain: tuple[str, ...], sleeps: list[str] | None
+) -> None:
+    for deployment in _deployments(_render(helm, "canary.version=2", *drain)).values():
+        pod = deployment["spec"]["template"]["spec"]
+        tf_serving = pod["containers"][0]
+        assert tf_serving.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command") == sleeps
+        assert pod["terminationGracePeriodSeconds"] > int((sleeps or ["", "0"])[1]), "the sleep ends before the kill"

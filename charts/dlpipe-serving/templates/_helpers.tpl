@@ -140,10 +140,19 @@ A serving pod: TF Serving and the readiness sidecar. Call with
 {{- define "dlpipe-serving.podSpec" -}}
 {{- $ := .context -}}
 {{ include "dlpipe.pod.header" (dict "context" $ "scheduled" true) }}
+terminationGracePeriodSeconds: {{ add (int64 $.Values.drainSeconds) 30 }}
 containers:
   - name: tf-serving
     {{- include "dlpipe-serving.image" $ | nindent 4 }}
     command: [tensorflow_model_server]
+    {{- with int64 $.Values.drainSeconds }}
+    # A deleted pod leaves the Service's endpoints a moment after it is told to stop: keep
+    # answering meanwhile (TF Serving stops at once on SIGTERM), so a roll-out fails no request.
+    lifecycle:
+      preStop:
+        exec:
+          command: [sleep, {{ . | quote }}]
+    {{- end }}
     args:
       - --port=8500
       - --rest_api_port=8501
