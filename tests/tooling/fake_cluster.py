@@ -170,7 +170,7 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
     import yaml  # here: kubectl and helm test need no YAML parser, and start faster without it
 
     docs = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict)]
-    chart_name = next(d["metadata"]["labels"]["app.kubernetes.io/name"] for d in docs if "labels" in d["metadata"])
+    chart_name = re.sub(r"-\d+\.\d+\.\d+.*\.tgz$", "", Path(chart).name.rstrip("/"))  # dlpipe/x, charts/x, x-0.1.0.tgz
     previous = state["releases"].get(key, {})
     entry = {"chart": chart_name, "ref": chart, "values": values, "docs": docs, "notes": notes,
              "revision": previous.get("revision", 0) + 1}  # fmt: skip
@@ -252,12 +252,16 @@ def _claims(pods: list[dict[str, Any]]) -> set[str]:
             if "persistentVolumeClaim" in v}  # fmt: skip
 
 
+STAGES = ("dlpipe-storage", "dlpipe-ingest", "dlpipe-train", "dlpipe-evaluate", "dlpipe-serving")
+
+
 def _check_names(state: dict[str, Any], namespace: str, entry: dict[str, Any]) -> None:
-    """Everything the release's pods use must come from an earlier step in this namespace."""
-    docs, config, chart = entry["docs"], _config(entry["docs"]), entry["chart"]
+    """Everything the release's pods use must come from an earlier step in this namespace, or from
+    a stage before it in the same release (the pipeline chart carries every stage chart)."""
+    docs = entry["docs"]
     pods = _pods(docs) + _pods(docs, hooks=True)
     own = {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
-    if chart != "dlpipe-storage":
+    if entry["chart"] != "dlpipe-storage":
         _require(_claims(pods) - own, provided(state, namespace, "claim"), "claim", "a dlpipe-storage release")
     secrets = {v["secret"]["secretName"] for p in pods for v in p.get("volumes", []) if "secret" in v}
     for pod in pods:
@@ -266,19 +270,26 @@ def _check_names(state: dict[str, Any], namespace: str, entry: dict[str, Any]) -
                 if "secretKeyRef" in env.get("valueFrom", {}):
                     secrets.add(env["valueFrom"]["secretKeyRef"]["name"])
     _require(secrets, provided(state, namespace, "secret") | _own_secrets(docs), "Secret", "kubectl create secret")
-    made = []
-    if chart == "dlpipe-ingest":
+    for stage in STAGES:  # in the pipeline's order, each stage's objects by the chart that made them
+        objects = [d for d in docs if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == stage]
+        if objects:
+            _check_stage(state, namespace, stage, objects)
+
+
+def _check_stage(state: dict[str, Any], namespace: str, stage: str, docs: list[dict[str, Any]]) -> None:
+    config, made = _config(docs), []
+    if stage == "dlpipe-ingest" and config:
         made.append(("dataset", config["ingest"]["dataset"]))
-    elif chart == "dlpipe-train":
+    elif stage == "dlpipe-train" and config.get("train", {}).get("dataset"):
         dataset = str(config["train"]["dataset"]).split("@", 1)[0]
         _require({dataset}, provided(state, namespace, "dataset"), "dataset", "a dlpipe-ingest release")
-        made.append(("run", config.get("run_id") or next(d["metadata"]["name"] for d in docs
-                                                          if d["kind"] in ("Job", "TFJob"))))  # fmt: skip
-    elif chart == "dlpipe-evaluate":
+        jobs = [d["metadata"]["name"] for d in docs if d["kind"] in ("Job", "TFJob")]
+        made += [("run", run) for run in [config.get("run_id") or (jobs[0] if jobs else None)] if run]
+    elif stage == "dlpipe-evaluate" and config:
         if config.get("run_id"):
             _require({config["run_id"]}, provided(state, namespace, "run"), "run", "a dlpipe-train release")
         made.append(("model", config["evaluate"]["model_name"]))
-    elif chart == "dlpipe-serving":
+    elif stage == "dlpipe-serving":
         models = {m.group(1) for d in docs if d["kind"] == "ConfigMap" for text in d.get("data", {}).values()
                   for m in re.finditer(r'\bname: "([^"]+)"', text)}  # fmt: skip
         _require(models, provided(state, namespace, "model"), "model", "a dlpipe-evaluate release")
