@@ -44,9 +44,6 @@ workers, its name keeps 43 (the checksum's 9 and 34 of the release's name).
 {{- if has .Values.distributed.backend (list "jobset" "trainjob") -}}
 {{- $suffix := $name | trunc -9 -}}
 {{- $name = printf "%s%s" ($name | trimSuffix $suffix | trunc 34 | trimSuffix "-") $suffix -}}
-{{- if not (regexMatch "^[a-z]" $name) -}}
-{{- fail (printf "distributed.backend=%s names the %s %q, which must start with a letter (a DNS-1035 label): set fullnameOverride" .Values.distributed.backend (ternary "JobSet" "TrainJob" (eq .Values.distributed.backend "jobset")) $name) -}}
-{{- end -}}
 {{- end -}}
 {{- $name -}}
 {{- end -}}
