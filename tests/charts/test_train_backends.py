@@ -23,14 +23,22 @@ CHART = charts.CHARTS / "dlpipe-train"
 BASE = {"sharedVolume": {"claimName": "data"}, "config": {"train": {"dataset": "digits"}}}
 WORKLOAD = {"job": "Job", "jobset": "JobSet", "trainjob": "TrainJob", "tfjob": "TFJob"}
 CHECKSUMS = {
-    "jobset-v0.12.0/jobset.x-k8s.io_jobsets.yaml": "d022b87624512cf0b6741b31b24a2bea9945b5a838b50713af29332c878bb6fe",
-    "trainer-v2.3.0/trainer.kubeflow.org_trainjobs.yaml": "a742cafc5b5582640c7e0b7467c024fc237256fbca5ba0a9f0531dfb66d64416",
-    "trainer-v2.3.0/trainer.kubeflow.org_trainingruntimes.yaml": "69b8dbdf60a18e28cddcc2b8dfc4ce72a943e14b531b9389d593118faee4919f",
-    "trainer-v2.3.0/trainer.kubeflow.org_clustertrainingruntimes.yaml": "ec84dc3388fcdbe8c61d3c247a773d14458dd9438e995bea8e50d2a18080eef9",
-    "kueue-v0.19.2/kueue.x-k8s.io_resourceflavors.yaml": "19e339c47e9ca3fa2c9eeddd27715a512f765c4794ed859733408a9715720173",
-    "kueue-v0.19.2/kueue.x-k8s.io_clusterqueues.yaml": "e0a5fc9b370c70f3d993d4f599865817338ecf94187b30b15b12ff33c579bd55",
-    "kueue-v0.19.2/kueue.x-k8s.io_localqueues.yaml": "dd10ef8d3578e7212fa52763549e7b6be0949793a5b924495fcd293330109fed",
-    "kueue-v0.19.2/kueue.x-k8s.io_workloadpriorityclasses.yaml": "0b755726aab05b8def9a53ee15b201eed3846bcffd1ff5528fed123f4ae03519",
+    "jobset-v0.12.0/jobset.x-k8s.io_jobsets.yaml":
+        "d022b87624512cf0b6741b31b24a2bea9945b5a838b50713af29332c878bb6fe",
+    "trainer-v2.3.0/trainer.kubeflow.org_trainjobs.yaml":
+        "a742cafc5b5582640c7e0b7467c024fc237256fbca5ba0a9f0531dfb66d64416",
+    "trainer-v2.3.0/trainer.kubeflow.org_trainingruntimes.yaml":
+        "69b8dbdf60a18e28cddcc2b8dfc4ce72a943e14b531b9389d593118faee4919f",
+    "trainer-v2.3.0/trainer.kubeflow.org_clustertrainingruntimes.yaml":
+        "ec84dc3388fcdbe8c61d3c247a773d14458dd9438e995bea8e50d2a18080eef9",
+    "kueue-v0.19.2/kueue.x-k8s.io_resourceflavors.yaml":
+        "19e339c47e9ca3fa2c9eeddd27715a512f765c4794ed859733408a9715720173",
+    "kueue-v0.19.2/kueue.x-k8s.io_clusterqueues.yaml":
+        "e0a5fc9b370c70f3d993d4f599865817338ecf94187b30b15b12ff33c579bd55",
+    "kueue-v0.19.2/kueue.x-k8s.io_localqueues.yaml":
+        "dd10ef8d3578e7212fa52763549e7b6be0949793a5b924495fcd293330109fed",
+    "kueue-v0.19.2/kueue.x-k8s.io_workloadpriorityclasses.yaml":
+        "0b755726aab05b8def9a53ee15b201eed3846bcffd1ff5528fed123f4ae03519",
 }  # fmt: skip
 # The labels JobSet puts on every pod it makes (jobset.sigs.k8s.io/..., api/jobset/v1alpha2).
 JOBSET_LABEL = "jobset.sigs.k8s.io/"
@@ -79,7 +87,9 @@ def _workers_pod(docs: list[dict[str, Any]], backend: str) -> tuple[dict[str, An
 
 def test_the_crds_are_the_released_ones() -> None:
     for name, digest in CHECKSUMS.items():
-        assert hashlib.sha256((crds.FOLDER / name).read_bytes()).hexdigest() == digest, f"{name} differs from its release"
+        assert hashlib.sha256((crds.FOLDER / name).read_bytes()).hexdigest() == digest, (
+            f"{name} differs from its release"
+        )
         readme = (crds.FOLDER / name.split("/")[0] / "README.md").read_text()
         assert digest in readme and name.split("/")[1] in readme
     assert set(CHECKSUMS) == set(crds.CRDS.values())
@@ -93,17 +103,18 @@ def test_the_crds_are_the_released_ones() -> None:
 def test_the_checks_refuse_what_an_api_server_would(helm: str) -> None:
     jobset = _kind(_render(helm, {"distributed": {"workers": 2, "backend": "jobset"}}), "JobSet")
     assert crds.problems(jobset) == []
-    pod = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+
+    def container(spec: dict[str, Any]) -> dict[str, Any]:
+        return spec["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["containers"][0]
+
     for change, expected in [
-        (lambda: pod["containers"][0].update(imagePullPolicy=None, image=7), "is not of type"),
-        (lambda: pod["containers"][0].update(volumeMount=[]), "Additional properties"),
-        (lambda: jobset["spec"]["failurePolicy"]["rules"][0].update(action="Retry"), "is not one of"),
-        (lambda: jobset["spec"].update(replicas=2), "Additional properties"),
+        (lambda s: container(s).update(image=7), "is not of type"),
+        (lambda s: container(s).update(volumeMount=[]), "Additional properties"),
+        (lambda s: s["failurePolicy"]["rules"][0].update(action="Retry"), "is not one of"),
+        (lambda s: s.update(replicas=2), "Additional properties"),
     ]:
         broken = yaml.safe_load(yaml.safe_dump(jobset))
-        pod = broken["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
-        jobset = broken
-        change()
+        change(broken["spec"])
         assert any(expected in p for p in crds.problems(broken)), (expected, crds.problems(broken))
     assert "is not served" in crds.problems({**jobset, "apiVersion": "jobset.x-k8s.io/v1alpha1"})[0]
 
@@ -183,7 +194,9 @@ def test_each_worker_builds_tf_config_from_the_host_names_its_controller_gives_i
         if platform:  # the platform's runtime runs Trainer's "node" job; the env is the TrainJob's
             replicated, env, network = "node", workload["spec"]["trainer"]["env"], {}
         else:
-            spec = workload["spec"] if backend == "jobset" else _kind(docs, "TrainingRuntime")["spec"]["template"]["spec"]
+            spec = (
+                workload["spec"] if backend == "jobset" else _kind(docs, "TrainingRuntime")["spec"]["template"]["spec"]
+            )
             replicated, network = spec["replicatedJobs"][0]["name"], spec["network"]
             pod = spec["replicatedJobs"][0]["template"]["spec"]["template"]
             env = pod["spec"]["containers"][0]["env"]
@@ -215,13 +228,20 @@ def test_the_worker_port_is_the_one_the_network_policy_opens(helm: str) -> None:
 
 
 def test_a_gang_restarts_together_and_succeeds_with_worker_0(helm: str) -> None:
-    values = {"distributed": {"workers": 4, "backend": "jobset", "maxRestarts": 5}, "job": {"activeDeadlineSeconds": 86400}}
+    values = {
+        "distributed": {"workers": 4, "backend": "jobset", "maxRestarts": 5},
+        "job": {"activeDeadlineSeconds": 86400},
+    }
     jobset = _kind(_render(helm, values), "JobSet")["spec"]
     job = jobset["replicatedJobs"][0]["template"]["spec"]
     assert job["backoffLimit"] == 0, "one failed worker fails the Job, and JobSet restarts every worker"
     assert jobset["failurePolicy"]["maxRestarts"] == 5
     assert jobset["failurePolicy"]["rules"] == [
-        {"name": "NotRetriable", "action": "FailJobSet", "onJobFailureReasons": ["PodFailurePolicy", "DeadlineExceeded"]}
+        {
+            "name": "NotRetriable",
+            "action": "FailJobSet",
+            "onJobFailureReasons": ["PodFailurePolicy", "DeadlineExceeded"],
+        }
     ]
     exit_codes = job["podFailurePolicy"]["rules"][1]
     assert exit_codes["action"] == "FailJob" and 2 in exit_codes["onExitCodes"]["values"], "a bad config fails at once"
@@ -243,8 +263,15 @@ def test_long_release_names_keep_jobset_names_within_63_characters(helm: str) ->
         longest = f"{name}-{replicated}-0-1023-abcde"
         assert len(longest) <= 63 and re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", longest), longest
         assert name.startswith("a-release-name"), "the release stays recognisable"
-    name = _kind(_render(helm, {"distributed": {"backend": "trainjob"}}, release="9lives"), "TrainJob")["metadata"]["name"]
-    assert crds.problems({**_kind(_render(helm, {"distributed": {"backend": "trainjob"}}), "TrainJob"), "metadata": {"name": name}}) == []
+    name = _kind(_render(helm, {"distributed": {"backend": "trainjob"}}, release="9lives"), "TrainJob")["metadata"][
+        "name"
+    ]
+    assert (
+        crds.problems(
+            {**_kind(_render(helm, {"distributed": {"backend": "trainjob"}}), "TrainJob"), "metadata": {"name": name}}
+        )
+        == []
+    )
     assert re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name), "TrainJob's own rule on its name (CEL)"
 
 
@@ -283,7 +310,9 @@ def _doc_blocks(path: Path) -> list[dict[str, Any]]:
 def test_the_documented_kueue_objects_are_valid_and_admit_the_chart(helm: str) -> None:
     """docs/multi-node-training.md's ResourceFlavor, ClusterQueue and LocalQueue validate against
     Kueue's CRDs, cover the resources a GPU run requests, and the chart's queue label names them."""
-    objects = {d["kind"]: d for d in _doc_blocks(charts.REPO / "docs" / "multi-node-training.md") if "kueue" in d["apiVersion"]}
+    objects = {
+        d["kind"]: d for d in _doc_blocks(charts.REPO / "docs" / "multi-node-training.md") if "kueue" in d["apiVersion"]
+    }
     assert {"ResourceFlavor", "ClusterQueue", "LocalQueue"} <= set(objects)
     for doc in objects.values():
         assert crds.problems(doc) == [], doc["kind"]

@@ -49,7 +49,9 @@ def api_versions(kind: str) -> list[str]:
 
 @functools.cache
 def validator(kind: str, api_version: str) -> jsonschema.Draft7Validator:
-    version = next(v for v in crd(kind)["spec"]["versions"] if f"{crd(kind)['spec']['group']}/{v['name']}" == api_version)
+    version = next(
+        v for v in crd(kind)["spec"]["versions"] if f"{crd(kind)['spec']['group']}/{v['name']}" == api_version
+    )
     return jsonschema.Draft7Validator(strict(version["schema"]["openAPIV3Schema"]))
 
 

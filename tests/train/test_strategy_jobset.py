@@ -17,12 +17,16 @@ POD_1 = {"JOBSET_NAME": "run-1a2b3c4d", "JOBSET_REPLICATED_JOB": "worker", "JOBS
 
 def test_a_jobset_worker_names_the_hosts_jobset_gives_its_pods() -> None:
     assert resolve_tf_config(TRAIN, POD_1) == {
-        "cluster": {"worker": ["run-1a2b3c4d-worker-0-0.run-1a2b3c4d:2222", "run-1a2b3c4d-worker-0-1.run-1a2b3c4d:2222"]},
+        "cluster": {
+            "worker": ["run-1a2b3c4d-worker-0-0.run-1a2b3c4d:2222", "run-1a2b3c4d-worker-0-1.run-1a2b3c4d:2222"]
+        },
         "task": {"type": "worker", "index": 1},
     }
     trainer = {**POD_1, "JOBSET_REPLICATED_JOB": "node", "JOB_COMPLETION_INDEX": "0"}
     assert resolve_tf_config(TRAIN, trainer)["cluster"]["worker"][1] == "run-1a2b3c4d-node-0-1.run-1a2b3c4d:2222"
-    assert tf_config_for_jobset("js", "worker", 0, "sub", 3, 2, 1234)["cluster"]["worker"][2] == "js-worker-0-2.sub:1234"
+    assert (
+        tf_config_for_jobset("js", "worker", 0, "sub", 3, 2, 1234)["cluster"]["worker"][2] == "js-worker-0-2.sub:1234"
+    )
 
 
 def test_a_given_tf_config_wins_and_one_worker_needs_none() -> None:
@@ -49,5 +53,5 @@ def test_an_environment_that_is_not_the_charts_fails_in_one_line(change: dict, e
 
 
 def test_no_service_fails_before_anything_else() -> None:
-    with pytest.raises(ConfigError, match="needs train.service"):
+    with pytest.raises(ConfigError, match=r"needs train\.service"):
         resolve_tf_config({"workers": 2, "port": 2222}, POD_1)

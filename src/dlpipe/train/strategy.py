@@ -47,7 +47,9 @@ def _index(environ: Mapping[str, str], name: str) -> int:
     try:
         return int(environ[name])
     except ValueError:
-        raise ConfigError(f"{name}={environ[name]!r} is not an index: the pod's environment is not the chart's") from None
+        raise ConfigError(
+            f"{name}={environ[name]!r} is not an index: the pod's environment is not the chart's"
+        ) from None
 
 
 def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any] | None:
@@ -76,7 +78,9 @@ def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> d
             environ["JOBSET_NAME"], environ["JOBSET_REPLICATED_JOB"], job_index, train["service"],
             workers, _index(environ, "JOB_COMPLETION_INDEX"), int(train["port"]),
         )  # fmt: skip
-    _required(environ, ("JOB_COMPLETION_INDEX", "JOB_NAME"), workers, "run as the chart's Indexed Job, or set TF_CONFIG")
+    _required(
+        environ, ("JOB_COMPLETION_INDEX", "JOB_NAME"), workers, "run as the chart's Indexed Job, or set TF_CONFIG"
+    )
     index = _index(environ, "JOB_COMPLETION_INDEX")
     return tf_config_for_indexed_job(environ["JOB_NAME"], train["service"], workers, index, int(train["port"]))
 
@@ -96,7 +100,9 @@ def choose(kind: str, train: Mapping[str, Any], environ: Mapping[str, str] | Non
     tf_config = resolve_tf_config(train, environ)
     if kind == "multi-worker" or (kind == "auto" and tf_config):
         if not tf_config:
-            raise ConfigError("--strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job or a JobSet")
+            raise ConfigError(
+                "--strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job or a JobSet"
+            )
         os.environ["TF_CONFIG"] = json.dumps(tf_config)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         task = tf_config.get("task", {})
