@@ -53,7 +53,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 def _render(helm: str, values: dict[str, Any], release: str = "rel") -> list[dict[str, Any]]:
     text = charts.template_values(helm, CHART, _merge(BASE, values), release=release)
-    return [d for d in yaml.safe_load_all(text) if d]
+    return [d for d in yaml.load_all(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) if d]
 
 
 def _kind(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -305,6 +305,28 @@ def test_kueue_queues_every_backend_suspended_with_its_priority(helm: str, backe
 def _doc_blocks(path: Path) -> list[dict[str, Any]]:
     blocks = re.findall(r"```yaml\n(.*?)```", path.read_text(), flags=re.DOTALL)
     return [d for block in blocks for d in yaml.safe_load_all(block) if d]
+
+
+def test_the_documented_platform_runtime_takes_the_charts_trainjob(helm: str) -> None:
+    """docs/multi-node-training.md's ClusterTrainingRuntime is valid for Trainer, and has what the chart's
+    TrainJob overrides and patches: Trainer's "node" replicated Job (marked as the trainer's) and container."""
+    (runtime,) = [
+        d for d in _doc_blocks(charts.REPO / "docs" / "multi-node-training.md") if d["kind"].endswith("Runtime")
+    ]
+    assert crds.problems(runtime) == []
+    docs = _render(helm, {"distributed": {"workers": 2, "backend": "trainjob", "runtimeRef": {"name": "x"}}})
+    trainjob = _kind(docs, "TrainJob")
+    assert trainjob["spec"]["runtimeRef"] == {
+        "apiGroup": "trainer.kubeflow.org", "kind": runtime["kind"], "name": "x"
+    }  # fmt: skip
+    jobs = {job["name"]: job for job in runtime["spec"]["template"]["spec"]["replicatedJobs"]}
+    assert jobs["node"]["template"]["metadata"]["labels"]["trainer.kubeflow.org/trainjob-ancestor-step"] == "trainer"
+    (patch,) = trainjob["spec"]["runtimePatches"]
+    for job in patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]:
+        has = {c["name"] for c in jobs[job["name"]]["template"]["spec"]["template"]["spec"]["containers"]}
+        wants = {c["name"] for c in job["template"]["spec"]["template"]["spec"]["containers"]}
+        assert wants <= has == {"node"}, "Trainer patches only containers the runtime has"
+    assert jobs["node"]["template"]["spec"]["completionMode"] == "Indexed", "JOB_COMPLETION_INDEX and host names"
 
 
 def test_the_documented_kueue_objects_are_valid_and_admit_the_chart(helm: str) -> None:

@@ -38,7 +38,8 @@ def strict(node: Any) -> Any:
 
 @functools.cache
 def crd(kind: str) -> dict[str, Any]:
-    return yaml.safe_load((FOLDER / CRDS[kind]).read_text())
+    # libyaml's parser where PyYAML has it: the pure-Python one takes seconds for a CRD that embeds pod templates.
+    return yaml.load((FOLDER / CRDS[kind]).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def api_versions(kind: str) -> list[str]:
