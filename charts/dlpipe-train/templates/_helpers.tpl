@@ -23,7 +23,7 @@ other is the chart's to write (distributed.*), not config's.
 {{- fail (printf "distributed.workers=%d with config.train.strategy=%s: that strategy trains within one pod, so each worker would train alone; use config.train.strategy multi-worker or auto, or distributed.workers=1" $workers $strategy) -}}
 {{- end -}}
 {{- if and (eq $workers 1) (eq $strategy "multi-worker") -}}
-{{- fail "config.train.strategy=multi-worker with distributed.workers=1: --strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job; set distributed.workers above 1, or strategy auto" -}}
+{{- fail "config.train.strategy=multi-worker with distributed.workers=1: --strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job or a JobSet; set distributed.workers above 1, or strategy auto" -}}
 {{- end -}}
 {{- range $key, $value := dict "workers" "distributed.workers" "port" "distributed.port" "service" "distributed.workers" -}}
 {{- if hasKey $.Values.config.train $key -}}
@@ -90,7 +90,7 @@ Call with the root context.
 `suspend: true` for Kueue: it starts the workload, all its workers at once, when admitted. On an
 upgrade of a workload already there, what Kueue set is kept: rendering true again would make
 helm suspend a running run (and delete its pods); rendering false would start a queued one
-past Kueue. Nothing without kueue.queueName. Call with the root context; "field" names the key.
+past Kueue. Nothing without kueue.queueName. Call with the root context.
 */}}
 {{- define "dlpipe-train.suspend" -}}
 {{- if .Values.kueue.queueName -}}
