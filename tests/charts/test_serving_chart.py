@@ -222,7 +222,8 @@ def test_labels_can_name_versions_still_loading_and_never_move_in_a_running_serv
     [
         ((), "latest", "latest"),
         (("model.version=4",), "4", "4"),
-        (("model.versionPolicy.specific={3,12,4}",), "12", "12"),  # a request naming no version gets the newest
+        # A request naming no version gets the newest; the pods are Ready once every version is.
+        (("model.versionPolicy.specific={3,12,4}",), "3,12,4", "12"),
         (("model.versionPolicy.latest=2",), "latest", "latest"),
     ],
     ids=lambda v: ",".join(v) if isinstance(v, tuple) else None,

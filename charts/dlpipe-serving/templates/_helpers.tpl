@@ -25,8 +25,9 @@ One model as TF Serving is to serve it. Call with (dict "model" <value> "field" 
 - policy: {latest: N} (the N newest), {specific: [V, ...]} or {all: true}: versionPolicy, else
   version (latest: the newest one; V: that one).
 - labels: {label: V}: the model's labels, plus stable -> V for a pinned version.
-- version: what a request naming no version gets, so what the readiness sidecar waits for and the
-  helm test expects: V when pinned, the highest of a specific policy, else "latest".
+- version: what a request naming no version gets, so what the helm test expects: V when pinned,
+  the highest of a specific policy, else "latest". The readiness sidecar waits for every version
+  of a specific policy (labels and requests may name any of them), else for this one.
 Versions stay strings of digits: a number would come back from the JSON round trip as a float (1e+06).
 Fails, naming the values, on what TF Serving would start with but serve wrongly: a label on a
 version the policy never loads, two values giving one label two versions.
@@ -199,7 +200,7 @@ containers:
       - --tf-serving=http://localhost:8501
       - --port={{ $.Values.sidecar.port | int64 }}
       {{- range .models }}
-      - --model={{ .name }}={{ .version }}
+      - --model={{ .name }}={{ .policy.specific | default (list .version) | join "," }}
       {{- end }}
     ports:
       - name: ready
