@@ -154,6 +154,17 @@ def test_every_backend_renders_valid_resources_for_1_2_8_workers_and_0_1_4_gpus(
         assert container["resources"]["limits"].get("nvidia.com/gpu", 0) == gpus, where
 
 
+@pytest.mark.parametrize("values", sorted(CHART.glob("*/*-values.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_values_file_renders_custom_resources_their_crds_accept(helm: str, values: Path) -> None:
+    """What test_render_and_validate.py leaves to this file: the custom resources of ci/ and examples/."""
+    docs = charts.template(helm, charts.ValuesCase(CHART, values))
+    assert [p for d in docs if d["kind"] in crds.CRDS for p in crds.problems(d)] == []
+    workloads = [d for d in docs if d["kind"] in WORKLOAD.values()]
+    assert len(workloads) == 1, [d["kind"] for d in workloads]
+    if values.name.startswith(("jobset", "trainjob")):
+        assert workloads[0]["kind"] in crds.CRDS
+
+
 def _resolve(env: list[dict[str, Any]], labels: dict[str, str], index: int) -> dict[str, str]:
     """The pod's environment as the kubelet makes it: fieldRefs to the pod's labels read, and
     JOB_COMPLETION_INDEX that Kubernetes sets in an Indexed Job's pods."""
