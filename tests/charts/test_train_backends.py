@@ -313,6 +313,25 @@ def test_kueue_queues_every_backend_suspended_with_its_priority(helm: str, backe
     assert "suspend" not in (plain["spec"]["runPolicy"] if backend == "tfjob" else plain["spec"])
 
 
+@pytest.mark.parametrize(
+    ("values", "fields"),
+    [
+        (
+            {"distributed": {"backend": "jobset", "runtimeRef": {"name": "tf"}}},
+            ["distributed.runtimeRef.name", "backend"],
+        ),
+        ({"kueue": {"priorityClass": "research"}}, ["kueue.priorityClass", "kueue.queueName"]),
+        ({"kueue": {"queueName": "a queue"}}, ["queueName"]),
+        ({"distributed": {"backend": "mpijob"}}, ["backend"]),
+        ({"distributed": {"runtimeRef": {"kind": "Runtime"}}}, ["kind"]),
+    ],
+    ids=lambda v: None if isinstance(v, dict) else v[0],
+)
+def test_values_that_cannot_work_fail_naming_the_fields(helm: str, values: dict[str, Any], fields: list[str]) -> None:
+    message = charts.refusal(helm, CHART, _merge(BASE, values))
+    assert all(field in message for field in fields), message
+
+
 def _doc_blocks(path: Path) -> list[dict[str, Any]]:
     blocks = re.findall(r"```yaml\n(.*?)```", path.read_text(), flags=re.DOTALL)
     return [d for block in blocks for d in yaml.safe_load_all(block) if d]

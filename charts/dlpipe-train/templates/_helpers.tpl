@@ -25,6 +25,12 @@ other is the chart's to write (distributed.*), not config's.
 {{- if and (eq $workers 1) (eq $strategy "multi-worker") -}}
 {{- fail "config.train.strategy=multi-worker with distributed.workers=1: --strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job or a JobSet; set distributed.workers above 1, or strategy auto" -}}
 {{- end -}}
+{{- if and .Values.distributed.runtimeRef.name (ne .Values.distributed.backend "trainjob") -}}
+{{- fail (printf "distributed.runtimeRef.name=%s with distributed.backend=%s: a runtime is for a TrainJob; set distributed.backend trainjob, or leave runtimeRef.name empty" .Values.distributed.runtimeRef.name .Values.distributed.backend) -}}
+{{- end -}}
+{{- if and .Values.kueue.priorityClass (not .Values.kueue.queueName) -}}
+{{- fail (printf "kueue.priorityClass=%s without kueue.queueName: Kueue orders only what it queues; set kueue.queueName to a LocalQueue, or leave priorityClass empty" .Values.kueue.priorityClass) -}}
+{{- end -}}
 {{- range $key, $value := dict "workers" "distributed.workers" "port" "distributed.port" "service" "distributed.workers" -}}
 {{- if hasKey $.Values.config.train $key -}}
 {{- fail (printf "config.train.%s is the chart's to set: use %s instead" $key $value) -}}
