@@ -325,7 +325,8 @@ def _test(state: dict[str, Any], name: str, namespace: str, args: list[str]) -> 
 KUBECTL_WITH_VALUE = ("--namespace", "-n", "--for", "--timeout", "-l", "--selector", "--from-literal",
                       "--from-file", "--pod-running-timeout", "-c", "--container", "--tail", "--since")  # fmt: skip
 KINDS = {"job": "Job", "jobs": "Job", "pvc": "PersistentVolumeClaim", "service": "Service", "svc": "Service",
-         "deployment": "Deployment", "pod": "Pod", "pods": "Pod", "cronjob": "CronJob", "tfjob": "TFJob"}  # fmt: skip
+         "deployment": "Deployment", "pod": "Pod", "pods": "Pod", "cronjob": "CronJob", "tfjob": "TFJob",
+         "workloads": "Workload"}  # fmt: skip
 
 
 def kubectl(args: list[str]) -> None:
@@ -353,9 +354,27 @@ def kubectl(args: list[str]) -> None:
     save(state)
 
 
+def _controlled(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a controller makes of a rendered object, named as it names them: a JobSet's Jobs
+    (``<jobset>-<replicated job>-<index>``), a Kubeflow TrainJob's (``<trainjob>-node-<index>``), a
+    TFJob's pods (``<tfjob>-<replica type>-<index>``)."""
+    name, spec = doc["metadata"]["name"], doc.get("spec", {})
+    if doc["kind"] == "JobSet":
+        return [{"kind": "Job", "metadata": {"name": f"{name}-{r['name']}-{i}"}, "spec": r["template"]["spec"]}
+                for r in spec["replicatedJobs"] for i in range(int(r.get("replicas", 1)))]  # fmt: skip
+    if doc["kind"] == "TrainJob":
+        nodes = int(spec.get("trainer", {}).get("numNodes", 1))
+        return [{"kind": "Job", "metadata": {"name": f"{name}-node-{i}"}, "spec": {}} for i in range(nodes)]
+    if doc["kind"] == "TFJob":
+        return [{"kind": "Pod", "metadata": {"name": f"{name}-{kind.lower()}-{i}"}, "spec": r["template"]["spec"]}
+                for kind, r in spec["tfReplicaSpecs"].items() for i in range(int(r.get("replicas", 1)))]  # fmt: skip
+    return []
+
+
 def _objects(state: dict[str, Any], namespace: str, words: list[str], selector: str | None, pods: bool = False) -> None:
     """``kind name``, ``kind/name`` or ``kind`` with a selector must match a rendered object."""
     docs = [d for key, r in state["releases"].items() if key.startswith(namespace + "/") for d in r["docs"]]
+    docs += [made for doc in docs for made in _controlled(doc)]
     if "/" in words[0]:
         kind, name = words[0].split("/", 1)
     else:
