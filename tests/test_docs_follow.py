@@ -12,6 +12,7 @@ publishes, the Jobs, Services and labels kubectl is pointed at (tests/tooling/fa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,18 +44,21 @@ def _flows(checkout: Path) -> dict[str, list[Block]]:
 
 
 @pytest.fixture(scope="module")
-def followed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Follower]:
-    """Every flow followed once, in its own checkout (the renders are what the tests look at)."""
+def followed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Follower]]:
+    """Every flow followed once, in its own checkout (the renders are what the tests look at); each
+    keeps serving its chart repository for the NOTES' installs until the module is done."""
     helm = _helm4()
-    done = {}
-    for name in ("walkthrough", "readme", "chart-readmes"):
-        folder = tmp_path_factory.mktemp(name)
-        follower = Follower(fresh_checkout(folder / "dlpipe"), folder / "home", helm)
-        outcome = follower.follow(_flows(follower.checkout)[name])
-        follower.close()
-        assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
-        done[name] = follower
-    return done
+    done: dict[str, Follower] = {}
+    try:
+        for name in ("walkthrough", "readme", "chart-readmes"):
+            folder = tmp_path_factory.mktemp(name)
+            done[name] = follower = Follower(fresh_checkout(folder / "dlpipe"), folder / "home", helm)
+            outcome = follower.follow(_flows(follower.checkout)[name])
+            assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
+        yield done
+    finally:
+        for follower in done.values():
+            follower.close()
 
 
 @pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
@@ -109,6 +113,35 @@ def test_the_walkthrough_renders_with_helm_3(tmp_path: Path) -> None:
         follower.close()
     assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
     assert len(follower.renders()) >= 10 and not any(r["notes"] for r in follower.renders())
+
+
+def _values_files() -> list[Path]:
+    found = [
+        p
+        for c in CHART_READMES
+        for folder in ("ci", "examples")
+        for p in (charts.REPO / c.parent / folder).glob("*.yaml")
+    ]
+    return sorted(p.relative_to(charts.REPO) for p in found)
+
+
+@pytest.mark.parametrize("values", _values_files(), ids=str)
+def test_the_notes_of_every_values_file_work(followed: dict[str, Follower], values: Path) -> None:
+    """Each ci/ and examples/ values file installed beside the chart READMEs' storage release (the
+    claim data-dlpipe-storage they name; the dataset, run or model a file names is taken as given):
+    the commands its NOTES print work on that cluster."""
+    follower = followed["chart-readmes"]
+    storage = next(r for r in follower.renders() if r["command"][2] == "data")
+    saved = follower.state.read_text()
+    follower.state.write_text(Path(storage["snapshot"]).read_text())
+    try:
+        install = Block(str(values), f"DOCS_UNCHAINED=1 helm install notes-check dlpipe/{values.parts[1]} -f {values}")
+        outcome = follower.follow([install])
+        if outcome.ok:
+            outcome = follower.follow_notes(follower.renders()[-1])
+    finally:
+        follower.state.write_text(saved)
+    assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
 
 
 @pytest.mark.parametrize(

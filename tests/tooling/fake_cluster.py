@@ -169,7 +169,7 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
         manifests = re.split(r"\n(?:HOOKS|MANIFEST):\n", manifests, maxsplit=1)[-1].replace("\nMANIFEST:\n", "\n")
     import yaml  # here: kubectl and helm test need no YAML parser, and start faster without it
 
-    docs = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict)]
+    docs = [d for d in yaml.safe_load_all(manifests) if isinstance(d, dict) and "kind" in d]
     chart_name = re.sub(r"-\d+\.\d+\.\d+.*\.tgz$", "", Path(chart).name.rstrip("/"))  # dlpipe/x, charts/x, x-0.1.0.tgz
     previous = state["releases"].get(key, {})
     entry = {"chart": chart_name, "ref": chart, "values": values, "docs": docs, "notes": notes,
@@ -198,22 +198,25 @@ def _render(command: list[str]) -> tuple[int, str, str]:
 
 
 def _pods(docs: list[dict[str, Any]], hooks: bool = False) -> list[dict[str, Any]]:
-    """Pod specs of workloads (and of hook pods with ``hooks``), wherever the kind keeps them."""
-    specs = []
+    """Pod specs of workloads (and of hook pods with ``hooks``), wherever the kind keeps them (a
+    Job's template, a CronJob's job template, a JobSet's or a training runtime's replicated jobs)."""
+    specs: list[dict[str, Any]] = []
     for doc in docs:
-        is_hook = "helm.sh/hook" in (doc.get("metadata", {}).get("annotations") or {})
-        if is_hook != hooks:
-            continue
-        spec = doc.get("spec", {})
-        if doc["kind"] == "Pod":
-            specs.append(spec)
-        elif doc["kind"] == "CronJob":
-            specs.append(spec["jobTemplate"]["spec"]["template"]["spec"])
-        elif doc["kind"] == "TFJob":
-            specs += [r["template"]["spec"] for r in spec["tfReplicaSpecs"].values()]
-        elif "template" in spec:
-            specs.append(spec["template"]["spec"])
+        if ("helm.sh/hook" in (doc["metadata"].get("annotations") or {})) == hooks:
+            _find_pod_specs(doc.get("spec", {}), specs)
     return specs
+
+
+def _find_pod_specs(node: Any, found: list[dict[str, Any]]) -> None:
+    if isinstance(node, dict):
+        if isinstance(node.get("containers"), list):
+            found.append(node)
+            return
+        for value in node.values():
+            _find_pod_specs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            _find_pod_specs(value, found)
 
 
 def _config(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -269,7 +272,8 @@ def _check_names(state: dict[str, Any], namespace: str, entry: dict[str, Any]) -
             for env in container.get("env", []):
                 if "secretKeyRef" in env.get("valueFrom", {}):
                     secrets.add(env["valueFrom"]["secretKeyRef"]["name"])
-    _require(secrets, provided(state, namespace, "secret") | _own_secrets(docs), "Secret", "kubectl create secret")
+    if not os.environ.get("DOCS_UNCHAINED"):
+        _require(secrets, provided(state, namespace, "secret") | _own_secrets(docs), "Secret", "kubectl create secret")
     for stage in STAGES:  # in the pipeline's order, each stage's objects by the chart that made them
         objects = [d for d in docs if (d["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == stage]
         if objects:
@@ -278,12 +282,14 @@ def _check_names(state: dict[str, Any], namespace: str, entry: dict[str, Any]) -
 
 def _check_stage(state: dict[str, Any], namespace: str, stage: str, docs: list[dict[str, Any]]) -> None:
     config, made = _config(docs), []
+    if os.environ.get("DOCS_UNCHAINED"):  # a values file tried on its own: what it names is given
+        state["made"] += _named(namespace, config, docs)
     if stage == "dlpipe-ingest" and config:
         made.append(("dataset", config["ingest"]["dataset"]))
     elif stage == "dlpipe-train" and config.get("train", {}).get("dataset"):
         dataset = str(config["train"]["dataset"]).split("@", 1)[0]
         _require({dataset}, provided(state, namespace, "dataset"), "dataset", "a dlpipe-ingest release")
-        jobs = [d["metadata"]["name"] for d in docs if d["kind"] in ("Job", "TFJob")]
+        jobs = [d["metadata"]["name"] for d in docs if d["kind"] in ("Job", "TFJob", "JobSet", "TrainJob")]
         made += [("run", run) for run in [config.get("run_id") or (jobs[0] if jobs else None)] if run]
     elif stage == "dlpipe-evaluate" and config:
         if config.get("run_id"):
@@ -294,6 +300,15 @@ def _check_stage(state: dict[str, Any], namespace: str, stage: str, docs: list[d
                   for m in re.finditer(r'\bname: "([^"]+)"', text)}  # fmt: skip
         _require(models, provided(state, namespace, "model"), "model", "a dlpipe-evaluate release")
     state["made"] += [f"{namespace}/{kind}/{name}" for kind, name in made]
+
+
+def _named(namespace: str, config: dict[str, Any], docs: list[dict[str, Any]]) -> list[str]:
+    """The dataset, run and models a stage's values name."""
+    names = [("dataset", str(config.get("train", {}).get("dataset", "")).split("@", 1)[0]),
+             ("run", str(config.get("run_id") or ""))]  # fmt: skip
+    names += [("model", m.group(1)) for d in docs if d["kind"] == "ConfigMap" for text in d.get("data", {}).values()
+              for m in re.finditer(r'\bname: "([^"]+)"', text)]  # fmt: skip
+    return [f"{namespace}/{kind}/{name}" for kind, name in names if name]
 
 
 def _own_secrets(docs: list[dict[str, Any]]) -> set[str]:
