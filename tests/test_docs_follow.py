@@ -12,6 +12,7 @@ publishes, the Jobs, Services and labels kubectl is pointed at (tests/tooling/fa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,11 +64,13 @@ def followed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Fol
 
 @pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
 def test_every_documented_command_works_in_order(followed: dict[str, Follower], flow: str) -> None:
-    renders = followed[flow].renders()
-    charts_installed = {r["command"][3].rsplit("/", 1)[-1].split("-0.")[0] for r in renders}
-    assert {"dlpipe-storage", "dlpipe-ingest"} <= {c.removeprefix("charts/") for c in charts_installed}, renders
-    if flow != "readme":
-        assert len(charts_installed) == 5, charts_installed
+    installed = {r["chart"] for r in followed[flow].renders()}
+    stages = (
+        {"dlpipe-storage", "dlpipe-ingest"}
+        if flow == "readme"
+        else {f"dlpipe-{c.parent.name[7:]}" for c in CHART_READMES}
+    )
+    assert installed == stages, installed
 
 
 @pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
@@ -90,8 +93,6 @@ def test_every_command_the_notes_print_works(followed: dict[str, Follower], flow
 
 def test_names_chain_through_the_walkthrough(followed: dict[str, Follower]) -> None:
     """The walk-through's names, as its renders made them (the follower refused any other)."""
-    import json
-
     state = json.loads(followed["walkthrough"].state.read_text())
     assert {"ml/dataset/pets", "ml/run/pets-resnet-1", "ml/run/pets-resnet-2", "ml/model/pets"} <= set(state["made"])
     serving = state["releases"]["ml/serving"]["docs"]
@@ -173,8 +174,6 @@ def test_a_broken_command_fails_the_follow(tmp_path: Path, change: tuple[str, st
 def test_the_readme_flow_runs_as_pods(followed: dict[str, Follower], tmp_path: Path) -> None:
     """README's "On a cluster", its pods run by tests/tooling/kubelet.py in the order it gives, on a
     fresh volume: no prepare Job, so `helm test data` is what creates the tree the stages share."""
-    import json
-
     from dlpipe.layout import Layout
     from tests.tooling.kubelet import Cluster
 

@@ -179,7 +179,8 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
     # A name no other render takes, also after the follower rewinds the state for an alternative.
     handle, snapshot = tempfile.mkstemp(prefix=f"{_state_path().name}.render-", dir=_state_path().parent)
     os.close(handle)
-    state["renders"].append({"release": key, "command": ["helm", *args], "notes": notes, "snapshot": snapshot})
+    state["renders"].append({"release": key, "chart": chart_name, "command": ["helm", *args], "notes": notes,
+                             "snapshot": snapshot})  # fmt: skip
 
 
 def _render(command: list[str]) -> tuple[int, str, str]:
