@@ -7,7 +7,9 @@ block after another in a fresh copy of the repository's tracked files (plus ``.v
 folder from block to block. ``helm`` and ``kubectl`` on its PATH are ``fake_cluster``; cloud
 tools are stand-ins that only check the files they are given. A block after a
 ``<!-- alternative ... -->`` comment is another way to do what the block before it did: it runs
-on the state before that block, and its result is dropped.
+on the state before that block, and its result is dropped; one after ``<!-- aside ... -->`` runs on
+the current state, and its result is dropped too (another path the reader may take from there).
+The renders of both count: their NOTES are followed like the others'.
 
 Lines that need what no test has (cloning, the set-up's downloads, building images, a web server)
 are not run: the checkout is given, and the follower serves ``dist/charts`` itself, so ``helm repo
@@ -44,24 +46,25 @@ PLACEHOLDERS = {"<version>": "1", "<N>": "1"}
 class Block:
     source: str  # file:line, for messages
     text: str  # shell text as the reader types it
-    alternative: bool = False
+    side: str = ""  # "alternative" or "aside": its result is dropped (see the module's docstring)
 
 
 def markdown_blocks(path: Path, section: str | None = None) -> list[Block]:
     """The console blocks of a Markdown file (of one ``## section`` only, when given)."""
     lines = path.read_text().splitlines()
-    blocks, inside, start, alternative, body, current = [], False, 0, False, [], None
+    blocks, inside, start, side, body, current = [], False, 0, "", [], None
     for number, line in enumerate(lines, 1):
         if line.startswith("## "):
             current = line[3:].strip()
         if not inside and re.match(r"```(console|sh|bash|shell)\s*$", line):
             inside, start, body = True, number, []
             previous = [text for text in lines[: number - 1] if text.strip()][-1:]
-            alternative = bool(previous and re.match(r"<!--\s*alternative", previous[0]))
+            marker = re.match(r"<!--\s*(alternative|aside)\b", previous[0]) if previous else None
+            side = marker.group(1) if marker else ""
         elif inside and line.startswith("```"):
             inside = False
             if section is None or current == section:
-                blocks.append(Block(f"{path.name}:{start}", _typed(body), alternative))
+                blocks.append(Block(f"{path.name}:{start}", _typed(body), side))
         elif inside:
             body.append(line)
     return blocks
@@ -249,12 +252,13 @@ class Follower:
             split = unquoted_expansions(block.text)
             if split:
                 return Outcome(False, block, f"relies on word splitting (zsh passes one argument): {split[0]}")
-            if block.alternative:
-                assert before is not None, f"{block.source}: an alternative needs a block before it"
+            if block.side:
+                assert before is not None or block.side == "aside", f"{block.source}: an alternative to nothing"
                 saved = self._save()
-                self._restore(before)
+                start = before if block.side == "alternative" and before else saved
+                self._restore(start)
                 result = self._run(block.text)
-                renders = self.renders()[len(json.loads(before[0] or '{"renders": []}')["renders"]) :]
+                renders = self.renders()[len(json.loads(start[0] or '{"renders": []}')["renders"]) :]
                 self._restore(saved)
                 self._add_renders(renders)  # its NOTES are followed too
             else:
@@ -280,6 +284,8 @@ class Follower:
         return Outcome(result.returncode == 0, block, result.stderr.strip())
 
     def _add_renders(self, renders: list[dict]) -> None:
+        if not renders:
+            return
         state = json.loads(self.state.read_text())
         state["renders"] += renders
         self.state.write_text(json.dumps(state))
