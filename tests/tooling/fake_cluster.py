@@ -208,6 +208,17 @@ def _pods(docs: list[dict[str, Any]], hooks: bool = False) -> list[dict[str, Any
     return specs
 
 
+def _pod_templates(node: Any) -> list[dict[str, Any]]:
+    """Every pod template (``{metadata, spec: {containers}}``) below ``node``."""
+    if isinstance(node, list):
+        return [t for value in node for t in _pod_templates(value)]
+    if not isinstance(node, dict):
+        return []
+    if isinstance(node.get("spec"), dict) and isinstance(node["spec"].get("containers"), list):
+        return [node]
+    return [t for value in node.values() for t in _pod_templates(value)]
+
+
 def _find_pod_specs(node: Any, found: list[dict[str, Any]]) -> None:
     if isinstance(node, dict):
         if isinstance(node.get("containers"), list):
@@ -411,13 +422,16 @@ def _objects(state: dict[str, Any], namespace: str, words: list[str], selector: 
     labels = []
     for doc in docs:
         if kind == "Pod" or pods:
-            templates = [doc.get("spec", {}).get("template", {})]
-            if doc["kind"] == "TFJob":  # the training operator labels the pods it makes with their TFJob
-                operator = {"metadata": {"labels": {"training.kubeflow.org/job-name": doc["metadata"]["name"]}}}
-                templates = [r["template"] for r in doc["spec"]["tfReplicaSpecs"].values()] + [operator]
-            elif doc["kind"] == "Job":  # and Kubernetes its Job's pods
-                templates.append({"metadata": {"labels": {"batch.kubernetes.io/job-name": doc["metadata"]["name"]}}})
-            labels += [t.get("metadata", {}).get("labels", {}) for t in templates]
+            name = doc["metadata"]["name"]
+            # The labels of the pods it makes: its pod templates', and those their controller adds.
+            found = [t.get("metadata", {}).get("labels", {}) for t in _pod_templates(doc.get("spec", {}))]
+            if doc["kind"] == "Pod":
+                found.append(doc["metadata"].get("labels", {}))
+            elif doc["kind"] == "TFJob":
+                found = [{**f, "training.kubeflow.org/job-name": name} for f in found]
+            elif doc["kind"] == "Job":
+                found = [{**f, "batch.kubernetes.io/job-name": name} for f in found]
+            labels += found
         elif doc["kind"] == kind:
             labels.append(doc["metadata"].get("labels", {}))
     if not any(wanted.items() <= found.items() for found in labels):
