@@ -58,9 +58,7 @@ def markdown_blocks(path: Path, section: str | None = None) -> list[Block]:
             current = line[3:].strip()
         if not inside and re.match(r"```(console|sh|bash|shell)\s*$", line):
             inside, start, body = True, number, []
-            previous = [text for text in lines[: number - 1] if text.strip()][-1:]
-            marker = re.match(r"<!--\s*(alternative|aside)\b", previous[0]) if previous else None
-            side = marker.group(1) if marker else ""
+            side = _marker(lines[: number - 1])
         elif inside and line.startswith("```"):
             inside = False
             if section is None or current == section:
@@ -68,6 +66,20 @@ def markdown_blocks(path: Path, section: str | None = None) -> list[Block]:
         elif inside:
             body.append(line)
     return blocks
+
+
+def _marker(above: list[str]) -> str:
+    """``alternative`` or ``aside`` from the HTML comments just above a block (beside others, such
+    as tests/test_readme.py's ``<!-- not run: ... -->``)."""
+    for line in reversed(above):
+        if not line.strip():
+            continue
+        if not line.startswith("<!--"):
+            return ""
+        marker = re.match(r"<!--\s*(alternative|aside)\b", line)
+        if marker:
+            return marker.group(1)
+    return ""
 
 
 def _typed(body: list[str]) -> str:
