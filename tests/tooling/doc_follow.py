@@ -253,6 +253,7 @@ class Follower:
             **{f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")},
         }
         self.shell_state.write_text(f"cd {checkout}\n")
+        self.state.write_text(json.dumps(fake_cluster.empty()))
 
     def close(self) -> None:
         self.server.shutdown()
@@ -270,7 +271,7 @@ class Follower:
                 start = before if block.side == "alternative" and before else saved
                 self._restore(start)
                 result = self._run(block.text)
-                renders = self.renders()[len(json.loads(start[0] or '{"renders": []}')["renders"]) :]
+                renders = self.renders()[len(json.loads(start[0])["renders"]) :]
                 self._restore(saved)
                 self._add_renders(renders)  # its NOTES are followed too
             else:
@@ -281,7 +282,7 @@ class Follower:
         return Outcome(True, None, "")
 
     def renders(self) -> list[dict]:
-        return json.loads(self.state.read_text())["renders"] if self.state.exists() else []
+        return json.loads(self.state.read_text())["renders"]
 
     def follow_notes(self, render: dict, charts_folder: str | None = None) -> Outcome:
         """Run a render's NOTES commands on the cluster as that render left it; drop what they change.
@@ -296,21 +297,16 @@ class Follower:
         return Outcome(result.returncode == 0, block, result.stderr.strip())
 
     def _add_renders(self, renders: list[dict]) -> None:
-        if not renders:
-            return
         state = json.loads(self.state.read_text())
         state["renders"] += renders
         self.state.write_text(json.dumps(state))
 
     def _save(self) -> tuple[str, str]:
-        return (self.state.read_text() if self.state.exists() else "", self.shell_state.read_text())
+        return self.state.read_text(), self.shell_state.read_text()
 
     def _restore(self, saved: tuple[str, str]) -> None:
         cluster, shell = saved
-        if cluster:
-            self.state.write_text(cluster)
-        else:
-            self.state.unlink(missing_ok=True)
+        self.state.write_text(cluster)
         self.shell_state.write_text(shell)
 
     def _run(self, text: str, env: dict[str, str] | None = None, keep_shell: bool = True) -> Any:

@@ -43,11 +43,13 @@ def _state_path() -> Path:
     return Path(os.environ["DOCS_CLUSTER"])
 
 
-def load() -> dict[str, Any]:
-    path = _state_path()
-    if path.exists():
-        return json.loads(path.read_text())
+def empty() -> dict[str, Any]:
+    """A new cluster: the default namespace, nothing installed."""
     return {"namespaces": ["default"], "secrets": [], "releases": {}, "made": [], "renders": []}
+
+
+def load() -> dict[str, Any]:
+    return json.loads(_state_path().read_text())
 
 
 def save(state: dict[str, Any]) -> None:
