@@ -289,7 +289,7 @@ class Follower:
         With ``charts_folder``, a chart the NOTES name ``dlpipe/<chart>`` is taken from that folder."""
         commands = [fill_placeholders(c) for c in notes_commands(render["notes"])]
         if charts_folder:
-            commands = [re.sub(r" dlpipe/(dlpipe-[a-z]+) ", rf" {charts_folder}\1 ", c) for c in commands]
+            commands = [re.sub(r" dlpipe/(dlpipe(?:-[a-z]+)?) ", rf" {charts_folder}\1 ", c) for c in commands]
         scratch = self.home / "notes-cluster.json"  # its renders' snapshots must not overwrite the flow's
         scratch.write_text(Path(render["snapshot"]).read_text())
         result = self._run("\n".join(commands), {"DOCS_CLUSTER": str(scratch)}, keep_shell=False)
