@@ -155,6 +155,8 @@ def test_the_notes_of_every_values_file_work(followed: dict[str, Follower], valu
         (("helm test pets --namespace ml --timeout 35m", "helm test pets --namespace ml"),
          "its test pod waits up to 1800s, but helm gives up after 300s"),
         (("kubectl get pvc data-dlpipe-storage", "kubectl get pvc data"), "PersistentVolumeClaim 'data' not found"),
+        (("helm test train --namespace ml --timeout 65m   # until pets-resnet-2 has its export\n", ""),
+         "would start before run 'pets-resnet-2' has an export"),
     ],
 )  # fmt: skip
 def test_a_broken_command_fails_the_follow(tmp_path: Path, change: tuple[str, str], refusal: str) -> None:

@@ -45,7 +45,7 @@ def _state_path() -> Path:
 
 def empty() -> dict[str, Any]:
     """A new cluster: the default namespace, nothing installed."""
-    return {"namespaces": ["default"], "secrets": [], "releases": {}, "made": [], "renders": []}
+    return {"namespaces": ["default"], "secrets": [], "releases": {}, "made": [], "exported": [], "renders": []}
 
 
 def load() -> dict[str, Any]:
@@ -306,14 +306,29 @@ def _check_stage(state: dict[str, Any], namespace: str, stage: str, docs: list[d
         jobs = [d["metadata"]["name"] for d in docs if d["kind"] in ("Job", "TFJob", "JobSet", "TrainJob")]
         made += [("run", run) for run in [config.get("run_id") or (jobs[0] if jobs else None)] if run]
     elif stage == "dlpipe-evaluate" and config:
-        if config.get("run_id"):
-            _require({config["run_id"]}, provided(state, namespace, "run"), "run", "a dlpipe-train release")
+        run = config.get("run_id")
+        if run:
+            _require({run}, provided(state, namespace, "run"), "run", "a dlpipe-train release")
+        exported = [*state["exported"], *([f"{namespace}/{run}"] if os.environ.get("DOCS_UNCHAINED") else [])]
+        if run and f"{namespace}/{run}" not in exported and not _waits_for_export(docs):
+            raise Refused(f"the evaluation would start before run {run!r} has an export, spend its retries and "
+                          "never decide: wait for the export first (helm test of the training release)")  # fmt: skip
         made.append(("model", config["evaluate"]["model_name"]))
     elif stage == "dlpipe-serving":
         models = {m.group(1) for d in docs if d["kind"] == "ConfigMap" for text in d.get("data", {}).values()
                   for m in re.finditer(r'\bname: "([^"]+)"', text)}  # fmt: skip
         _require(models, provided(state, namespace, "model"), "model", "a dlpipe-evaluate release")
     state["made"] += [f"{namespace}/{kind}/{name}" for kind, name in made]
+
+
+def _waits_for_export(docs: list[dict[str, Any]]) -> bool:
+    """Does the evaluation's pod wait for its input (an init container running ``export verify --wait``)?"""
+    for pod in _pods(docs):
+        for container in pod.get("initContainers", []):
+            words = [str(w) for w in container.get("command", []) + container.get("args", [])]
+            if "export" in words and "verify" in words and any(w.startswith("--wait") for w in words):
+                return True
+    return False
 
 
 def _named(namespace: str, config: dict[str, Any], docs: list[dict[str, Any]]) -> list[str]:
@@ -347,6 +362,13 @@ def _test(state: dict[str, Any], name: str, namespace: str, args: list[str]) -> 
     if waits and max(waits) >= timeout:
         raise Refused(f"helm test {name}: its test pod waits up to {max(waits)}s, but helm gives up after "
                       f"{timeout:.0f}s (--timeout)")  # fmt: skip
+    # A passed test of a training release means its run's export is there (the test waits for it).
+    runs = [made.split("/", 2)[2] for made in state["made"] if made.startswith(f"{namespace}/run/")]
+    names = {d["metadata"]["name"] for d in release["docs"]}
+    config = _config([d for d in release["docs"] if d["kind"] == "ConfigMap"])
+    for run in runs:
+        if run in names or run == config.get("run_id"):
+            state["exported"].append(f"{namespace}/{run}")
 
 
 # -- kubectl ---------------------------------------------------------------------------------
