@@ -1,5 +1,6 @@
 {{/*
-The training pod. Call with (dict "context" $ "container" "<name>" "restartPolicy" "<policy>").
+The training pod. Call with (dict "context" $ "container" "<name>" "restartPolicy" "<policy>" ["pending" true]).
+With "pending" it trains the dataset versions that have no run yet (`dlpipe train --pending`).
 A TFJob wants its container named "tensorflow", labels pods with its own job-name label, and
 takes the workers' port from a container port named tfjob-port.
 */}}
@@ -7,17 +8,22 @@ takes the workers' port from a container port named tfjob-port.
 {{- $job := include "dlpipe-train.jobName" .context -}}
 {{- $container := .container -}}
 {{- $restartPolicy := .restartPolicy -}}
+{{- $pending := .pending -}}
 {{- with .context -}}
 {{- $jobLabel := include "dlpipe-train.jobLabel" . -}}
 {{ include "dlpipe.pod.header" (dict "context" . "restartPolicy" $restartPolicy "scheduled" true) }}
 {{- if include "dlpipe-train.multiWorker" . }}
 subdomain: {{ $job }}
 {{- end }}
+{{- include "dlpipe.wait.initContainers" (dict "context" . "name" "wait-dataset" "args" (list "dataset" "verify" (include "dlpipe-train.dataset" .))) }}
 containers:
   - name: {{ $container }}
     {{- include "dlpipe.imageFields" (dict "image" .Values.image "context" .) | nindent 4 }}
     args:
       - train
+      {{- if $pending }}
+      - --pending
+      {{- end }}
       - --config={{ include "dlpipe.layout.configFile" . }}
       - --root={{ .Values.sharedVolume.mountPath }}
     env:
@@ -25,7 +31,7 @@ containers:
         valueFrom:
           fieldRef:
             fieldPath: metadata.labels['{{ $jobLabel }}']
-      {{- if not .Values.config.run_id }}
+      {{- if not (or .Values.config.run_id $pending) }}
       # One run per Job: every worker, and every retry, works on the same run.
       - name: DLPIPE_RUN_ID
         valueFrom:
