@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tools import charts as tools_charts
 from tools.chart_lint import kube_versions
 from tools.charts import CHARTS, REPO, ValuesCase, chart_dirs, render, required_values, values_cases
 
@@ -58,10 +59,10 @@ def run_helm(binary: str, *args: str, check: bool = True) -> subprocess.Complete
 
 @functools.cache
 def build_dependencies(chart: Path) -> None:
-    """Vendor the library chart into ``charts/`` (helm needs it to lint or render)."""
+    """Vendor the library chart (and, into the pipeline chart, the stage charts) into ``charts/``."""
     binary = helm_binary(3) or helm_binary(4)
     assert binary, "no helm binary: run scripts/setup.sh"
-    run_helm(binary, "dependency", "build", "--skip-refresh", str(chart))
+    tools_charts.build_dependencies(binary, chart, env=_helm_env())
 
 
 def template_text(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> str:
