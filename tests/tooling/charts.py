@@ -23,6 +23,11 @@ TOOLS = REPO / ".tools" / "bin"
 HELM_MAJORS = (3, 4)
 
 
+def local_stage_charts(chart: Path) -> list[Path]:
+    """The application charts a chart carries as dependencies: the pipeline chart's stages, none for the others."""
+    return [dep for dep in tools_charts.local_dependencies(chart) if dep in chart_dirs()]
+
+
 def representative_case(chart: Path) -> ValuesCase:
     """The defaults, or the first ci values file where the defaults alone cannot render."""
     if not required_values(chart):
