@@ -155,7 +155,7 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
         ("model with a slash", {"global": {"dlpipe": {"model": "team/digits"}}}, "global.dlpipe.model"),
         ("claim with upper case", {"global": {"dlpipe": {"claimName": "Data"}}}, "global.dlpipe.claimName"),
         ("shared value typo", {"global": {"dlpipe": {"datset": "digits"}}}, "global.dlpipe.datset"),
-        ("stage name typo", {"trian": {"enabled": False}}, "trian"),
+        ("waitFor typo", {"evaluate": {"waitFor": {"enabeld": True}}}, "evaluate:waitFor.enabeld"),
         ("enabled as a word", {"train": {"enabled": "yes"}}, "train.enabled"),
         ("a stage's own claim", {"train": {"sharedVolume": {"claimName": "other"}}}, "train.sharedVolume.claimName"),
         ("storage on an existing claim", {"storage": {"existingClaim": "mine"}}, "storage.existingClaim"),
