@@ -160,6 +160,7 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
         ("a stage's own claim", {"train": {"sharedVolume": {"claimName": "other"}}}, "train.sharedVolume.claimName"),
         ("storage on an existing claim", {"storage": {"existingClaim": "mine"}}, "storage.existingClaim"),
         ("continuous training alone", {"train": {"continuous": {"enabled": True}}}, "train.continuous.enabled"),
+        ("evaluation without a run", {"train": {"enabled": False}}, "evaluate.config.run_id"),
         ("no source", {"ingest": {"config": {"ingest": {"source": None}}}}, "ingest:config.ingest.source"),
         ("zero wait", {"train": {"waitFor": {"seconds": 0}}}, "train:waitFor.seconds"),
         (

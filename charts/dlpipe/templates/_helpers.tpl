@@ -33,6 +33,12 @@ Values that are each valid but break the chain between stages: each check names 
 {{- fail (printf "storage.existingClaim=%s: in a pipeline, name a claim that exists with global.dlpipe.claimName and set storage.enabled=false" .) -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.evaluate.enabled (not .Values.train.enabled) -}}
+{{- $evaluate := .Subcharts.evaluate.Values -}}
+{{- if not (or $evaluate.config.run_id $evaluate.continuous.enabled) -}}
+{{- fail "evaluate.enabled without train.enabled: nothing names the run to evaluate; set evaluate.config.run_id, or evaluate.continuous.enabled=true to evaluate every finished run" -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.train.enabled .Subcharts.train.Values.continuous.enabled .Values.evaluate.enabled (not .Subcharts.evaluate.Values.continuous.enabled) -}}
 {{- fail "train.continuous.enabled without evaluate.continuous.enabled: continuous training names its runs after their dataset versions, and only evaluate's schedule (`dlpipe evaluate --pending`) finds them; set evaluate.continuous.enabled=true" -}}
 {{- end -}}
