@@ -32,8 +32,9 @@ from tools.charts import (
 )
 
 # Custom resources: kubernetes-validate knows only the core API (tests/charts/test_gateway_routes.py
-# checks the Gateway API routes against the vendored CRDs).
-CRD_GROUPS = ("kubeflow.org/", "monitoring.coreos.com/", "gateway.networking.k8s.io/")
+# and test_train_backends.py check the routes, JobSets and TrainJobs against the vendored CRDs).
+CRD_GROUPS = ("kubeflow.org/", "monitoring.coreos.com/", "gateway.networking.k8s.io/", "jobset.x-k8s.io/",
+              "trainer.kubeflow.org/")  # fmt: skip
 
 
 # -- Kubernetes versions ----------------------------------------------------
