@@ -96,12 +96,13 @@ def build_order(charts: list[Path]) -> list[Path]:
 
 
 def build_dependencies(binary: str, *charts: Path, env: dict[str, str] | None = None) -> None:
-    """``helm dependency build`` of ``charts`` and, first, of every chart they depend on."""
+    """``helm dependency update`` of ``charts`` and, first, of every chart they depend on: ``update``, not
+    ``build``, so that a Chart.lock left by an earlier version of a dependency is rewritten, not refused."""
     for each in build_order(list(charts)):
         if local_dependencies(each):
-            result = helm(binary, "dependency", "build", "--skip-refresh", str(each), env=env)
+            result = helm(binary, "dependency", "update", "--skip-refresh", str(each), env=env)
             if result.returncode != 0:
-                raise ToolError(f"{each.name}: helm dependency build failed: {result.stderr.strip()}")
+                raise ToolError(f"{each.name}: helm dependency update failed: {result.stderr.strip()}")
 
 
 def arguments(prog: str, doc: str) -> argparse.ArgumentParser:
