@@ -83,9 +83,8 @@ def test_an_upgrade_with_new_training_settings_is_a_new_run_and_its_evaluation(h
 def test_a_rollback_to_a_pinned_revision_serves_that_version_again(helm: str) -> None:
     pinned = _render(helm, ONE_SHOT, "serving.model.version=1")
     retrained = _render(helm, ONE_SHOT, "train.config.train.epochs=20")
-    config = {name: d["data"]["models.config"] for (kind, name), d in {**pinned}.items() if kind == "ConfigMap"
-              and d["metadata"]["labels"]["app.kubernetes.io/name"] == "serving"}  # fmt: skip
-    assert "specific { versions: 1 }" in config["pipeline-serving"]
+    assert "specific { versions: 1 }" in pinned["ConfigMap", "pipeline-serving"]["data"]["models.config"]
+    assert "latest { num_versions: 1 }" in retrained["ConfigMap", "pipeline-serving"]["data"]["models.config"]
     annotations = [
         _one(d, "Deployment", "serving")["spec"]["template"]["metadata"]["annotations"] for d in (pinned, retrained)
     ]
