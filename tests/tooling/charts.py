@@ -28,6 +28,12 @@ def local_stage_charts(chart: Path) -> list[Path]:
     return [dep for dep in tools_charts.local_dependencies(chart) if dep in chart_dirs()]
 
 
+def stage_aliases(chart: Path) -> list[str]:
+    """The keys the pipeline chart's stages go by (their aliases), in its resources' name labels too."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    return [dep["alias"] for dep in meta.get("dependencies", []) if "alias" in dep]
+
+
 def representative_case(chart: Path) -> ValuesCase:
     """The defaults, or the first ci values file where the defaults alone cannot render."""
     if not required_values(chart):
