@@ -23,10 +23,10 @@ deployment.yaml includes this, so every render runs it.
 {{- if and $v.canary.version (eq (include "dlpipe.text" $v.canary.version) $main) -}}
 {{- fail (printf "canary.version %s is model.version: the canary would serve what the stable pods serve; set canary.version to the new version, or 0 for no canary" $main) -}}
 {{- end -}}
-{{- $names := list $v.model.name -}}
+{{- $names := list (include "dlpipe-serving.modelName" .) -}}
 {{- range $index, $model := $v.models -}}
 {{- if has $model.name $names -}}
-{{- $first := ternary "model.name" "an earlier entry of models" (eq $model.name $v.model.name) -}}
+{{- $first := ternary "model.name" "an earlier entry of models" (eq $model.name (first $names)) -}}
 {{- fail (printf "models[%d].name %s repeats %s: TF Serving serves each name once; list every other model once" $index $model.name $first) -}}
 {{- end -}}
 {{- $names = append $names $model.name -}}
