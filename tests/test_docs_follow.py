@@ -23,6 +23,8 @@ from tests.tooling.doc_follow import Block, Follower, fresh_checkout, markdown_b
 
 WALKTHROUGH = Path("docs/walkthrough.md")
 CHART_READMES = [Path(f"charts/dlpipe-{c}/README.md") for c in ("storage", "ingest", "train", "evaluate", "serving")]
+PIPELINE_README = Path("charts/dlpipe/README.md")
+FLOWS = ("walkthrough", "readme", "chart-readmes", "pipeline-readme")
 
 
 def _helm4() -> str:
@@ -41,6 +43,7 @@ def _flows(checkout: Path) -> dict[str, list[Block]]:
         "walkthrough": walkthrough,
         "readme": markdown_blocks(checkout / "README.md", section="On a cluster"),
         "chart-readmes": walkthrough[:1] + readmes,
+        "pipeline-readme": markdown_blocks(checkout / PIPELINE_README),
     }
 
 
@@ -51,7 +54,7 @@ def followed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Fol
     helm = _helm4()
     done: dict[str, Follower] = {}
     try:
-        for name in ("walkthrough", "readme", "chart-readmes"):
+        for name in FLOWS:
             folder = tmp_path_factory.mktemp(name)
             done[name] = follower = Follower(fresh_checkout(folder / "dlpipe"), folder / "home", helm)
             outcome = follower.follow(_flows(follower.checkout)[name])
@@ -62,18 +65,16 @@ def followed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Fol
             follower.close()
 
 
-@pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_every_documented_command_works_in_order(followed: dict[str, Follower], flow: str) -> None:
     installed = {r["chart"] for r in followed[flow].renders()}
-    stages = (
-        {"dlpipe-storage", "dlpipe-ingest"}
-        if flow == "readme"
-        else {f"dlpipe-{c.parent.name[7:]}" for c in CHART_READMES}
-    )
-    assert installed == stages, installed
+    stages = {f"dlpipe-{c.parent.name[7:]}" for c in CHART_READMES}
+    expected = {"readme": {"dlpipe", "dlpipe-storage", "dlpipe-ingest"}, "walkthrough": {"dlpipe", *stages},
+                "pipeline-readme": {"dlpipe"}}  # fmt: skip
+    assert installed == expected.get(flow, stages), installed
 
 
-@pytest.mark.parametrize("flow", ["walkthrough", "readme", "chart-readmes"])
+@pytest.mark.parametrize("flow", FLOWS)
 def test_every_command_the_notes_print_works(followed: dict[str, Follower], flow: str) -> None:
     """Run on the cluster as each install left it; the README flow installs from the checkout,
     where the charts the NOTES name as dlpipe/<chart> are charts/<chart> (as the README says)."""
@@ -85,7 +86,7 @@ def test_every_command_the_notes_print_works(followed: dict[str, Follower], flow
         if commands in seen:
             continue
         seen.add(commands)
-        outcome = follower.follow_notes(render, charts_folder="charts/" if flow == "readme" else None)
+        outcome = follower.follow_notes(render, charts_folder="charts/" if flow.endswith("readme") else None)
         assert outcome.ok, f"{outcome.block.source}: {outcome.message}\n{outcome.block.text}"
         followed_notes += 1
     assert followed_notes >= 2
@@ -155,8 +156,7 @@ def test_the_notes_of_every_values_file_work(followed: dict[str, Follower], valu
         (("helm test pets --namespace ml --timeout 35m", "helm test pets --namespace ml"),
          "its test pod waits up to 1800s, but helm gives up after 300s"),
         (("kubectl get pvc data-dlpipe-storage", "kubectl get pvc data"), "PersistentVolumeClaim 'data' not found"),
-        (("helm test train --namespace ml --timeout 65m   # until pets-resnet-2 has its export\n", ""),
-         "would start before run 'pets-resnet-2' has an export"),
+        ((" \\\n  --set waitFor.enabled=true\n", "\n"), "would start before run 'pets-resnet-2' has an export"),
     ],
 )  # fmt: skip
 def test_a_broken_command_fails_the_follow(tmp_path: Path, change: tuple[str, str], refusal: str) -> None:

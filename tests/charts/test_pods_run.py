@@ -26,15 +26,17 @@ from tests.tooling.sample_data import make_npz
 
 pytestmark = pytest.mark.slow
 
-# A few steps of the ci model: what is checked is that the pods run, not what they learn.
-TINY_TRAINING = ("--set", "config.train.epochs=1", "--set", "config.train.max_steps=4")
+# Few steps of the ci model: what is checked is that the pods run, and that it learns enough to
+# pass the evaluate ci values' threshold (three times chance).
+TINY_TRAINING = ("--set", "config.train.epochs=1", "--set", "config.train.max_steps=60")
 
 
-def render(chart: str, ci: str, release: str, *extra: str) -> list[dict[str, Any]]:
+def render(chart: str, values: str, release: str, *extra: str) -> list[dict[str, Any]]:
+    """``values``: a ci file's mode (``single``), or a path inside the chart (``examples/gpu-values.yaml``)."""
     folder = charts.CHARTS / chart
     binary = charts.helm_binary(3) or charts.helm_binary(4)
     assert binary, "no helm binary: run scripts/setup.sh"
-    case = charts.ValuesCase(folder, folder / "ci" / f"{ci}-values.yaml")
+    case = charts.ValuesCase(folder, folder / (values if "/" in values else f"ci/{values}-values.yaml"))
     return charts.template(binary, case, "--namespace", "ml", *extra, release=release)
 
 
@@ -93,17 +95,17 @@ def test_the_stage_charts_ci_values_run_in_order_on_one_volume(cluster: Cluster)
 
 
 @pytest.mark.parametrize(
-    ("chart", "ci", "reason"),
+    ("chart", "values", "reason"),
     [
         ("dlpipe-train", "multi-worker", r"ports \[2222\] are held by Job/w-dlpipe-train-\w+ pod"),
-        ("dlpipe-train", "multi-gpu", r"resources.limits: \['nvidia.com/gpu'\] are not emulated"),
-        ("dlpipe-serving", "gpu", r"resources.limits: \['nvidia.com/gpu'\] are not emulated"),
+        ("dlpipe-train", "examples/multi-gpu-values.yaml", r"resources.limits: \['nvidia.com/gpu'\] are not emulated"),
+        ("dlpipe-serving", "examples/gpu-values.yaml", r"resources.limits: \['nvidia.com/gpu'\] are not emulated"),
     ],
     ids=["train-multi-worker", "train-multi-gpu", "serving-gpu"],
 )
-def test_ci_modes_that_need_a_cluster_are_refused(tmp_path: Path, chart: str, ci: str, reason: str) -> None:
+def test_modes_that_need_a_cluster_are_refused(tmp_path: Path, chart: str, values: str, reason: str) -> None:
     with Cluster(tmp_path, work_dir=tmp_path / "pods") as cluster:
-        cluster.apply(render(chart, ci, "w"))
+        cluster.apply(render(chart, values, "w"))
         with pytest.raises(Refused, match=reason):
             cluster.start("w-dlpipe-serving-stable") if chart == "dlpipe-serving" else cluster.run_jobs()
 

@@ -21,10 +21,10 @@ deployment.yaml includes this, so every render runs it.
 {{- end -}}
 {{- /* canary.version may equal model.version: that is the promotion's middle step (the stable
 pods load the canary's version while the canary still serves it; README "Rolling out a model"). */ -}}
-{{- $names := list $v.model.name -}}
+{{- $names := list (include "dlpipe-serving.modelName" .) -}}
 {{- range $index, $model := $v.models -}}
 {{- if has $model.name $names -}}
-{{- $first := ternary "model.name" "an earlier entry of models" (eq $model.name $v.model.name) -}}
+{{- $first := ternary "model.name" "an earlier entry of models" (eq $model.name (first $names)) -}}
 {{- fail (printf "models[%d].name %s repeats %s: TF Serving serves each name once; list every other model once" $index $model.name $first) -}}
 {{- end -}}
 {{- $names = append $names $model.name -}}

@@ -1,3 +1,8 @@
+{{/* The model to serve: model.name, else the pipeline's (global.dlpipe.model). */}}
+{{- define "dlpipe-serving.modelName" -}}
+{{- include "dlpipe.pipeline.required" (dict "context" . "value" .Values.model.name "key" "model" "field" "model.name" "what" (printf "the model to serve (%s/<name>/ on the volume)" (include "dlpipe.layout.models" .))) -}}
+{{- end -}}
+
 {{/* TF Serving's image: the pinned official one, its GPU variant when gpus > 0. */}}
 {{- define "dlpipe-serving.image" -}}
 {{- $image := deepCopy .Values.image -}}
@@ -12,7 +17,7 @@ Every model served, the main one first: a JSON list of {name, policy, labels, ve
 by "dlpipe-serving.model" from model and each of models.
 */}}
 {{- define "dlpipe-serving.models" -}}
-{{- $main := merge (dict "name" (required (printf "model.name is required: the model to serve (%s/<name>/ on the volume)" (include "dlpipe.layout.models" .)) .Values.model.name)) .Values.model -}}
+{{- $main := merge (dict "name" (include "dlpipe-serving.modelName" .)) .Values.model -}}
 {{- $all := list (include "dlpipe-serving.model" (dict "model" $main "field" "model") | fromJson) -}}
 {{- range $i, $model := .Values.models }}
 {{- $all = append $all (include "dlpipe-serving.model" (dict "model" $model "field" (printf "models[%d]" $i)) | fromJson) -}}

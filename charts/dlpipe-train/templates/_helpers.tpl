@@ -1,8 +1,8 @@
 {{/* The configuration file: config, plus where the workers find each other in a multi-worker run. */}}
 {{- define "dlpipe-train.config" -}}
-{{- $_ := required "config.train.dataset is required: NAME or NAME@VERSION of an ingested dataset" .Values.config.train.dataset -}}
 {{- include "dlpipe-train.checkDistribution" . -}}
 {{- $config := deepCopy .Values.config -}}
+{{- $_ := set $config.train "dataset" (include "dlpipe-train.dataset" .) -}}
 {{- if include "dlpipe-train.multiWorker" . -}}
 {{- $_ := set $config.train "workers" (int .Values.distributed.workers) -}}
 {{- $_ := set $config.train "port" (int .Values.distributed.port) -}}
@@ -45,7 +45,9 @@ JobSet refuses beyond 63 characters: with "worker" (or Trainer's "node"), job 0 
 workers, its name keeps 43 (the checksum's 9 and 34 of the release's name).
 */}}
 {{- define "dlpipe-train.jobName" -}}
-{{- $checksum := printf "%s\n%s\n%v\n%v" (toYaml .Values.config) (include "dlpipe.image" (dict "image" .Values.image "context" .)) .Values.gpus .Values.distributed -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $_ := set $config.train "dataset" (include "dlpipe-train.dataset" .) -}}
+{{- $checksum := printf "%s\n%s\n%v\n%v" (toYaml $config) (include "dlpipe.image" (dict "image" .Values.image "context" .)) .Values.gpus .Values.distributed -}}
 {{- $name := include "dlpipe.job.name" (dict "context" . "checksum" $checksum) -}}
 {{- if has .Values.distributed.backend (list "jobset" "trainjob") -}}
 {{- $suffix := $name | trunc -9 -}}
@@ -158,4 +160,24 @@ failurePolicy:
 successPolicy:
   operator: All
   targetReplicatedJobs: [{{ .replicatedJob }}]
+{{- end -}}
+
+{{/* The dataset to train on: config.train.dataset, else the pipeline's (global.dlpipe.dataset). */}}
+{{- define "dlpipe-train.dataset" -}}
+{{- include "dlpipe.pipeline.required" (dict "context" . "value" .Values.config.train.dataset "key" "dataset" "field" "config.train.dataset" "what" "NAME or NAME@VERSION of an ingested dataset") -}}
+{{- end -}}
+
+{{/*
+Continuous training (a CronJob running `dlpipe train --pending`) names each run after its dataset
+version: a run id of its own, or several workers agreeing on one per Job, has no place there.
+*/}}
+{{- define "dlpipe-train.checkContinuous" -}}
+{{- if .Values.continuous.enabled -}}
+{{- if .Values.config.run_id -}}
+{{- fail (printf "config.run_id=%s with continuous.enabled: continuous training names each run after its dataset version; drop config.run_id" .Values.config.run_id) -}}
+{{- end -}}
+{{- if or (gt (int .Values.distributed.workers) 1) (ne .Values.distributed.backend "job") -}}
+{{- fail (printf "continuous.enabled with distributed.workers=%d (backend %s): continuous training runs one pod per run; set distributed.workers=1 and distributed.backend=job" (int .Values.distributed.workers) .Values.distributed.backend) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
