@@ -32,10 +32,9 @@ def _fresh_clone(folder: Path) -> Path:
 
 
 def _commands() -> list[str]:
-    """The shell commands of the README's "On a cluster" console block, one per entry."""
+    """The shell commands of the README's "On a cluster" console blocks, one per entry."""
     section = (charts.REPO / "README.md").read_text().split("## On a cluster", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
-    joined = block.replace("\\\n", " ")
+    joined = "".join(re.findall(r"```console\n(.*?)```", section, re.S)).replace("\\\n", " ")
     return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -59,6 +58,7 @@ def _run(helm: str, commands: list[str], clone: Path, home: Path) -> subprocess.
 def test_the_documented_install_works_on_a_fresh_clone(helm: str, tmp_path: Path) -> None:
     commands = _commands()
     assert any(c.startswith("helm install data charts/dlpipe-storage") for c in commands), commands
+    assert any(c.startswith("helm install pipeline charts/dlpipe ") for c in commands), commands
     result = _run(helm, commands, _fresh_clone(tmp_path / "clone"), tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "kind: PersistentVolumeClaim" in result.stdout and "kind: Job" in result.stdout
