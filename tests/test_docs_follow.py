@@ -191,3 +191,22 @@ def test_the_readme_flow_runs_as_pods(followed: dict[str, Follower], tmp_path: P
         cluster.run_jobs()
         assert cluster.run_tests() == ["ingest-dlpipe-ingest-test"]
     assert Layout(volume).dataset_versions("digits") == [1]
+
+
+@pytest.mark.slow
+def test_the_readme_pipeline_runs_as_pods(followed: dict[str, Follower], tmp_path: Path) -> None:
+    """README's one-command install, exactly as rendered, its pods run by tests/tooling/kubelet.py on a
+    fresh volume: sample:digits to a blessed model served by serve-local, every stage's helm test."""
+    from dlpipe.layout import Layout
+    from tests.tooling.kubelet import Cluster
+
+    pipeline = next(r for r in followed["readme"].renders() if r["chart"] == "dlpipe")
+    docs = json.loads(Path(pipeline["snapshot"]).read_text())["releases"]["default/pipeline"]["docs"]
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    with Cluster(volume, work_dir=tmp_path / "pods", timeout=600) as cluster:
+        cluster.apply(docs)
+        assert len(cluster.run_jobs()) == 3, "ingest, train and the evaluation of its run"
+        cluster.start("pipeline-serving-stable")  # Ready once the sidecar sees version 1 AVAILABLE
+        assert len(cluster.run_tests()) == 5
+    assert Layout(volume).model_versions("digits") == [1]

@@ -19,6 +19,7 @@ quotes, which bash splits into words and zsh does not.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import http.server
 import json
@@ -174,7 +175,9 @@ def fresh_checkout(folder: Path, replace: dict[str, str] | None = None) -> Path:
 @functools.cache
 def _render_cache() -> Path:
     """Renders shared by every follower of this test session (the charts are the same files)."""
-    return Path(tempfile.mkdtemp(prefix="dlpipe-doc-renders-"))
+    folder = Path(tempfile.mkdtemp(prefix="dlpipe-doc-renders-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 _PACKAGE = re.compile(r"^\s*scripts/charts\.sh package --out (\S+)")
