@@ -290,6 +290,26 @@ def test_canary_weight_moves_requests_not_pods(helm: str) -> None:
     assert weights == {"rel-dlpipe-serving-stable": 0, "rel-dlpipe-serving-canary": 100}
 
 
+@pytest.mark.parametrize(
+    ("sets", "tf_serving_image"),
+    [
+        ([], "tensorflow/serving:2.21.0"),
+        (["image.registry=mirror.example.com"], "mirror.example.com/tensorflow/serving:2.21.0"),
+    ],
+)
+def test_a_private_registry_rewrites_only_dlpipes_own_images(helm: str, sets: list[str], tf_serving_image: str) -> None:
+    """global.imageRegistry holds the pushed dlpipe images; TF Serving comes from where image.registry says."""
+    extra = [a for s in ["global.imageRegistry=registry.example.com/ml", *sets] for a in ("--set", s)]
+    docs = charts.template(helm, CI["latest"], *extra)
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    pods += [d["spec"] for d in docs if d["kind"] == "Pod"]
+    images = {c["name"]: c["image"] for p in pods for c in p.get("initContainers", []) + p["containers"]}
+    upstream = {name: image for name, image in images.items() if "tensorflow/serving" in image}
+    assert upstream and set(upstream.values()) == {tf_serving_image}, images
+    ours = set(images.values()) - set(upstream.values())
+    assert ours and all(image.startswith("registry.example.com/ml/dlpipe/") for image in ours), images
+
+
 @pytest.mark.parametrize(("drain", "sleeps"), [((), ["sleep", "10"]), (("drainSeconds=0",), None)])
 def test_a_stopping_pod_keeps_answering_until_it_has_left_the_endpoints(
     helm: str, drain: tuple[str, ...], sleeps: list[str] | None

@@ -9,7 +9,7 @@
 {{- if not $image.tag -}}
 {{- $_ := set $image "tag" (ternary "2.21.0-gpu" "2.21.0" (gt (int .Values.gpus) 0)) -}}
 {{- end -}}
-{{- include "dlpipe.imageFields" (dict "image" $image "context" .) -}}
+{{- include "dlpipe.imageFields" (dict "image" $image "context" . "upstream" true) -}}
 {{- end -}}
 
 {{/*
