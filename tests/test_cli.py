@@ -170,13 +170,31 @@ def test_volume_init_then_check(tmp_path: Path) -> None:
     assert again.returncode == 0, "init is idempotent"
 
 
-def test_volume_check_on_an_unprepared_volume_fails_clearly(tmp_path: Path) -> None:
+def test_volume_check_without_a_volume_fails_clearly(tmp_path: Path) -> None:
     result = dlpipe("volume", "check", "--root", str(tmp_path / "empty"))
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"dlpipe volume: error: {tmp_path / 'empty'} is missing "
-        "(run `dlpipe volume init`, or enable the storage chart's prepare Job)"
+        f"dlpipe volume: error: {tmp_path / 'empty'} is missing (check that the volume is mounted there (--root))"
     ]
+
+
+def test_volume_check_creates_the_tree_of_a_fresh_writable_volume(open_tmp: Path) -> None:
+    """No prepare Job: a volume the stages' uid may write to gets its tree from the storage chart's helm test."""
+    user, uid = unprivileged()
+    os.chown(open_tmp, uid, uid)
+    result = dlpipe("volume", "check", "--root", str(open_tmp), "--log-format", "text", user=user)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in open_tmp.iterdir() if not p.name.startswith(".")) == ["datasets", "models", "runs"]
+    assert (open_tmp / "models").stat().st_mode & 0o777 == 0o775 and "created:" in result.stderr
+
+
+def test_volume_check_of_a_volume_it_may_not_write_says_how_to_hand_it_over(open_tmp: Path) -> None:
+    user = unprivileged()[0]
+    if user is None:
+        pytest.skip("a folder this user may not write needs another user: run as root")
+    result = dlpipe("volume", "check", "--root", str(open_tmp), user=user)
+    assert result.returncode == 1 and f"{open_tmp} is not writable by uid {user}" in result.stderr
+    assert "prepare.enabled=true" in result.stderr and not list(open_tmp.iterdir()), "nothing was created"
 
 
 def test_volume_check_on_a_read_only_tree(open_tmp: Path) -> None:

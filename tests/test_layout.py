@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing
 import os
+import shutil
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from dlpipe import atomic
 from dlpipe.errors import ConfigError, DlpipeError
-from dlpipe.layout import Layout, shard_name
+from dlpipe.evaluate import publish
+from dlpipe.layout import ExportPaths, Layout, shard_name
 from dlpipe.manifest import read_manifest, sha256_file, verify_shards, write_manifest
-from dlpipe.versions import allocate_version, list_versions
+from dlpipe.versions import CLAIM_WINDOW_S, allocate_version, claims, list_versions
 
 
 @pytest.fixture
@@ -211,3 +218,46 @@ def test_atomic_write_replaces_whole_files(tmp_path: Path) -> None:
     atomic.write_text(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["config.json"]
+
+
+def _export(directory: Path, run_id: str) -> ExportPaths:
+    """The files publish copies and reads: a SavedModel marker and the run's lineage."""
+    export = ExportPaths(directory)
+    export.assets_extra.mkdir(parents=True)
+    export.saved_model.write_bytes(b"pb")
+    export.lineage.write_text(json.dumps({"run_id": run_id}))
+    return export
+
+
+def test_a_claim_says_who_made_it_and_whether_it_may_still_appear(tmp_path: Path) -> None:
+    assert allocate_version(tmp_path, "run-a") == 1
+    (tmp_path / ".versions" / "2").mkdir()  # a claim made before claims said who made them
+    (claim,) = claims(tmp_path)
+    assert (claim.version, claim.owner, claim.pid) == (1, "run-a", os.getpid()) and claim.in_flight()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    assert not dataclasses.replace(claim, pid=int(dead.stdout)).in_flight(), "its writer is gone"
+    assert not dataclasses.replace(claim, made=time.time() - 2 * CLAIM_WINDOW_S).in_flight(), "it never appeared"
+    assert dataclasses.replace(claim, host="another-node").in_flight(), "another node's writer may be alive"
+
+
+def test_the_same_run_in_place_first_under_a_higher_version_reports_the_lower(tmp_path: Path) -> None:
+    """The order that made concurrent publishes disagree: version 2 appears before version 1 of the same run."""
+    layout = Layout(tmp_path / "vol")
+    first, second = _export(tmp_path / "a", "same"), _export(tmp_path / "b", "same")
+    with ThreadPoolExecutor(1) as pool, layout.publish_model("m", owner="same") as slow:
+        shutil.copytree(first.dir, slow.dir, dirs_exist_ok=True)
+        assert slow.claim() == 1  # claimed, not yet renamed into place
+        later = pool.submit(publish.publish, layout, "m", second)
+        while layout.model_versions("m") != [2] and not later.done():
+            time.sleep(0.01)
+        assert not later.done(), "version 2 is in place, but version 1 of the same run is on its way"
+    assert later.result(timeout=CLAIM_WINDOW_S) == 1
+    assert layout.model_versions("m") == [1], "the later copy is removed"
+
+
+def test_a_lower_claim_whose_writer_died_does_not_hold_up_publishing(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "vol")
+    code = "import sys, pathlib, dlpipe.versions as v; v.allocate_version(pathlib.Path(sys.argv[1]), 'same')"
+    subprocess.run([sys.executable, "-c", code, str(layout.model_dir("m"))], check=True)  # claims 1, then exits
+    assert publish.publish(layout, "m", _export(tmp_path / "b", "same")) == 2
+    assert layout.model_versions("m") == [2]

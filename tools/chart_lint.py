@@ -19,11 +19,22 @@ from typing import Any
 
 import yaml
 
-from tools.charts import ETC, ToolError, arguments, chart_dirs, find_helm, helm, render, values_cases
+from tools.charts import (
+    ETC,
+    ToolError,
+    arguments,
+    build_dependencies,
+    chart_dirs,
+    find_helm,
+    helm,
+    render,
+    values_cases,
+)
 
 # Custom resources: kubernetes-validate knows only the core API (tests/charts/test_gateway_routes.py
-# checks the Gateway API routes against the vendored CRDs).
-CRD_GROUPS = ("kubeflow.org/", "monitoring.coreos.com/", "gateway.networking.k8s.io/")
+# and test_train_backends.py check the routes, JobSets and TrainJobs against the vendored CRDs).
+CRD_GROUPS = ("kubeflow.org/", "monitoring.coreos.com/", "gateway.networking.k8s.io/", "jobset.x-k8s.io/",
+              "trainer.kubeflow.org/")  # fmt: skip
 
 
 # -- Kubernetes versions ----------------------------------------------------
@@ -109,12 +120,14 @@ def schema_problems(documents: list[dict[str, Any]], version: str) -> Iterator[s
 def lint(charts: Path, etc: Path, helm_binary: str) -> list[str]:
     """Every problem found, one line each; empty when all charts pass."""
     problems: list[str] = []
-    for chart in chart_dirs(charts, kind=None):
+    found = chart_dirs(charts, kind=None)
+    for chart in found:
         problems += chart_yaml_problems(chart, etc / "chart_schema.yaml")
         problems += yamllint_problems(chart, etc / "lintconf.yaml")
-        built = helm(helm_binary, "dependency", "build", "--skip-refresh", str(chart))
-        if built.returncode != 0:
-            problems.append(f"{chart.name}: helm dependency build failed: {built.stderr.strip()}")
+    try:
+        build_dependencies(helm_binary, *found)  # the stage charts before the pipeline chart that packs them
+    except ToolError as exc:
+        problems.append(str(exc))
     for case in values_cases(charts):
         args = ["lint", "--strict", str(case.chart)] + (["--values", str(case.values)] if case.values else [])
         linted = helm(helm_binary, *args)

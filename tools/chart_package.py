@@ -16,9 +16,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
-
-from tools.charts import ToolError, arguments, chart_dirs, find_helm, helm, package_version
+from tools.charts import (
+    ToolError,
+    arguments,
+    build_dependencies,
+    build_order,
+    chart_dirs,
+    find_helm,
+    helm,
+    package_version,
+)
 
 _NOT_SOURCE = shutil.ignore_patterns("charts", "*.tgz")  # what `helm dependency build` leaves in a chart
 
@@ -40,20 +47,17 @@ def package(charts: Path, out: Path, version: str) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     packaged = []
     with tempfile.TemporaryDirectory() as scratch:
+        # Build in copies, each beside the copies of its file:// dependencies: `helm dependency build`
+        # writes into a chart's charts/ folder, which must not change the checkout. Dependencies are
+        # built first: the pipeline chart packs the stage charts with their own charts/ folders.
+        copies = {}
+        for chart in build_order(found):
+            copies[chart] = Path(scratch) / chart.name
+            shutil.copytree(chart, copies[chart], ignore=_NOT_SOURCE)
+        build_dependencies(binary, *copies.values())
         for chart in found:
-            # Build in a copy, beside copies of its file:// dependencies: `helm dependency build`
-            # writes into the chart's charts/ folder, which must not change the checkout.
-            copy = Path(scratch) / chart.name
-            shutil.copytree(chart, copy, ignore=_NOT_SOURCE)
-            dependencies = yaml.safe_load((copy / "Chart.yaml").read_text()).get("dependencies", [])
-            for dep in dependencies:
-                if dep.get("repository", "").startswith("file://"):
-                    source = (chart / dep["repository"].removeprefix("file://")).resolve()
-                    shutil.copytree(source, Path(scratch) / source.name, dirs_exist_ok=True, ignore=_NOT_SOURCE)
-            if dependencies:
-                _helm(binary, "dependency", "build", "--skip-refresh", str(copy))
-            output = _helm(binary, "package", str(copy), "--version", version, "--app-version", version,
-                           "--destination", str(out))  # fmt: skip
+            output = _helm(binary, "package", str(copies[chart.resolve()]), "--version", version,
+                           "--app-version", version, "--destination", str(out))  # fmt: skip
             packaged.append(Path(output.strip().rsplit(": ", 1)[-1]))
     _helm(binary, "repo", "index", str(out))
     return packaged

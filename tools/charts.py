@@ -68,6 +68,43 @@ def values_cases(charts: Path = CHARTS) -> list[ValuesCase]:
     return cases
 
 
+def local_dependencies(chart: Path) -> list[Path]:
+    """The charts a chart depends on through ``file://`` paths (the library chart, stage charts)."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    return [
+        (chart / dep["repository"].removeprefix("file://")).resolve()
+        for dep in meta.get("dependencies", [])
+        if dep.get("repository", "").startswith("file://")
+    ]
+
+
+def build_order(charts: list[Path]) -> list[Path]:
+    """``charts`` and what they depend on, each after its dependencies: ``helm dependency build`` packs a
+    ``file://`` dependency as its folder is, so a stage chart's own ``charts/`` must be built before the
+    pipeline chart packs the stage chart."""
+    ordered: list[Path] = []
+
+    def visit(chart: Path) -> None:
+        if chart.resolve() not in ordered:
+            for dependency in local_dependencies(chart):
+                visit(dependency)
+            ordered.append(chart.resolve())
+
+    for chart in charts:
+        visit(chart)
+    return ordered
+
+
+def build_dependencies(binary: str, *charts: Path, env: dict[str, str] | None = None) -> None:
+    """``helm dependency update`` of ``charts`` and, first, of every chart they depend on: ``update``, not
+    ``build``, so that a Chart.lock left by an earlier version of a dependency is rewritten, not refused."""
+    for each in build_order(list(charts)):
+        if local_dependencies(each):
+            result = helm(binary, "dependency", "update", "--skip-refresh", str(each), env=env)
+            if result.returncode != 0:
+                raise ToolError(f"{each.name}: helm dependency update failed: {result.stderr.strip()}")
+
+
 def arguments(prog: str, doc: str) -> argparse.ArgumentParser:
     """A chart tool's command line: the first paragraph of its docstring, and ``--charts``."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])

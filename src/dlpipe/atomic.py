@@ -107,16 +107,29 @@ def staging_dir(final: Path) -> Iterator[Path]:
         raise
 
 
-def publish_dir(staged: Path, final: Path, marker: str | None = None) -> None:
-    """Make a filled staging directory visible as ``final`` with one atomic rename.
+def seal(staged: Path, marker: str | None = None) -> None:
+    """Make a filled staging directory durable, ready for its one rename.
 
     ``marker`` (``saved_model.pb``, ``manifest.json``) is the file readers take
-    as "complete"; it must already be in ``staged``: a reader that sees
-    ``final`` at all sees it whole. ``final`` must not exist, or be empty.
+    as "complete"; it must already be in ``staged``: a reader that sees the
+    published directory at all sees it whole.
     """
     if marker is not None and not (staged / marker).is_file():
-        raise FileNotFoundError(f"{staged / marker} is missing; it is the file that marks {final} complete")
+        raise FileNotFoundError(f"{staged / marker} is missing; it is the file that marks a version complete")
     fsync_tree(staged)
+
+
+def publish_dir(staged: Path, final: Path, marker: str | None = None) -> None:
+    """Make a filled staging directory visible as ``final`` with one atomic rename (see :func:`seal`).
+
+    ``final`` must not exist, or be empty.
+    """
+    seal(staged, marker)
+    move_into_place(staged, final)
+
+
+def move_into_place(staged: Path, final: Path) -> None:
+    """The rename of :func:`publish_dir`, for a directory already sealed."""
     try:
         rename(staged, final)
     except OSError as exc:

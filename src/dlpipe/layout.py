@@ -191,12 +191,13 @@ class Publication:
 
     parent: Path
     dir: Path
+    owner: str = ""
     version: int | None = None
 
     def claim(self) -> int:
         """The version number this publication will have (claimed once, never reused)."""
         if self.version is None:
-            self.version = allocate_version(self.parent)
+            self.version = allocate_version(self.parent, self.owner)
         return self.version
 
 
@@ -295,20 +296,25 @@ class Layout:
             yield publication
 
     @contextlib.contextmanager
-    def publish_model(self, model: str) -> Iterator[Publication]:
-        """Like :meth:`publish_dataset`, for a SavedModel (``saved_model.pb`` marks it complete)."""
-        with self._publish(self.model_dir(model), SAVED_MODEL) as publication:
+    def publish_model(self, model: str, owner: str = "") -> Iterator[Publication]:
+        """Like :meth:`publish_dataset`, for a SavedModel (``saved_model.pb`` marks it complete).
+
+        ``owner`` (the run id) is recorded with the claimed version number, see
+        :func:`dlpipe.versions.claims`.
+        """
+        with self._publish(self.model_dir(model), SAVED_MODEL, owner) as publication:
             yield publication
 
     @contextlib.contextmanager
-    def _publish(self, parent: Path, marker: str) -> Iterator[Publication]:
+    def _publish(self, parent: Path, marker: str, owner: str = "") -> Iterator[Publication]:
         # Staging siblings of this name's killed publishes (not other names': they sweep their own).
         atomic.remove_stale(parent.parent, prefix=f"{atomic.TMP_PREFIX}{parent.name}-")
         atomic.remove_stale(parent, marker=marker)
         with atomic.staging_dir(parent) as staged:
-            publication = Publication(parent, staged)
+            publication = Publication(parent, staged, owner)
             yield publication
-            atomic.publish_dir(staged, parent / str(publication.claim()), marker=marker)
+            atomic.seal(staged, marker)  # before the claim: a version claimed is in place an instant later
+            atomic.move_into_place(staged, parent / str(publication.claim()))
 
     def recover(self, older_than_s: float = atomic.GRACE_S) -> list[Path]:
         """Remove what killed writers left anywhere on the volume (older than the grace period)."""

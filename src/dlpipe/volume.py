@@ -90,20 +90,31 @@ def _set_owner_and_mode(directory: int, path: Path, owner: Owner | None) -> None
         ) from None
 
 
+def create_tree(layout: Layout) -> list[Path]:
+    """Create the top-level directories that are missing, mode 2775; return those created.
+
+    What a fresh volume needs before any stage runs, so that no prepare Job is required where
+    the stages' uid may write to the volume's root (an EFS access point, a dynamic claim with
+    fsGroup, an export already handed over). Existing directories are left as they are.
+    """
+    _require_writable(layout.root)
+    created = []
+    for path in layout.top_level():
+        try:
+            path.mkdir(mode=TREE_MODE)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise DlpipeError(f"cannot create {path}: {exc.strerror}") from None
+        path.chmod(TREE_MODE)  # mkdir's mode is cut by the umask
+        created.append(path)
+    return created
+
+
 def check_volume(layout: Layout) -> Path:
     """Write a file to the volume, read it back, remove it; raise if anything fails."""
     for path in (layout.root, *layout.top_level()):
-        if not path.is_dir():
-            raise DlpipeError(
-                f"{path} is missing", "run `dlpipe volume init`, or enable the storage chart's prepare Job"
-            )
-        if not os.access(path, os.W_OK | os.X_OK):
-            st = path.stat()
-            raise DlpipeError(
-                f"{path} is not writable by uid {os.getuid()} (owned by {st.st_uid}:{st.st_gid}, "
-                f"mode {st.st_mode & 0o7777:o})",
-                "enable prepare in the dlpipe-storage chart with the stages' uid/gid",
-            )
+        _require_writable(path)
     probe = layout.probe_path(f"{socket.gethostname()}-{secrets.token_hex(4)}")
     payload = secrets.token_bytes(64 * 1024)
     try:
@@ -115,3 +126,16 @@ def check_volume(layout: Layout) -> Path:
     finally:
         probe.unlink(missing_ok=True)
     return probe
+
+
+def _require_writable(path: Path) -> None:
+    if not path.is_dir():
+        raise DlpipeError(f"{path} is missing", "check that the volume is mounted there (--root)")
+    if not os.access(path, os.W_OK | os.X_OK):
+        st = path.stat()
+        raise DlpipeError(
+            f"{path} is not writable by uid {os.getuid()} (owned by {st.st_uid}:{st.st_gid}, "
+            f"mode {st.st_mode & 0o7777:o})",
+            "hand the volume to the stages' uid/gid: the dlpipe-storage chart's prepare Job "
+            "(prepare.enabled=true), an EFS access point with that POSIX user, or chown on the server",
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dlpipe.config import load_config
 from dlpipe.layout import CONFIG_FILE
@@ -18,7 +19,8 @@ CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART
 def test_rendered_configuration_is_accepted_by_dlpipe(helm: str, case: str, tmp_path: Path) -> None:
     config_map = next(d for d in charts.template(helm, CI[case]) if d["kind"] == "ConfigMap")
     (tmp_path / "c.yaml").write_text(config_map["data"][CONFIG_FILE])
-    assert load_config(config_file=tmp_path / "c.yaml", environ={})["evaluate"]["model_name"] == "digits"
+    model_name = yaml.safe_load(CI[case].values.read_text())["config"]["evaluate"]["model_name"]
+    assert load_config(config_file=tmp_path / "c.yaml", environ={})["evaluate"]["model_name"] == model_name
 
 
 def test_single_evaluation(helm: str) -> None:

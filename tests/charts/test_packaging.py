@@ -51,11 +51,16 @@ def test_repository_installs_from_its_index(helm_on_path: str, tmp_path: Path) -
         out = charts.run_helm(helm_on_path, "template", "ingest", "dlpipe-ingest", "--repo", url,
                               "--set", "sharedVolume.claimName=data", "--set", "config.ingest.source=sample:digits",
                               "--set", "config.ingest.dataset=digits").stdout  # fmt: skip
+        # The pipeline chart carries the stage charts, each with the library chart inside.
+        pipeline = charts.run_helm(helm_on_path, "template", "pipeline", "dlpipe", "--repo", url, "--values",
+                                   str(charts.CHARTS / "dlpipe" / "ci" / "one-shot-values.yaml")).stdout  # fmt: skip
     finally:
         server.shutdown()
     kinds = [doc["kind"] for doc in yaml.safe_load_all(out) if doc]
     assert "Job" in kinds and "ConfigMap" in kinds
     assert f'image: "dlpipe/dlpipe-ingest:{version}"' in out
+    stages = {doc["metadata"]["labels"]["app.kubernetes.io/name"] for doc in yaml.safe_load_all(pipeline) if doc}
+    assert stages == {"storage", "ingest", "train", "evaluate", "serving"}
 
 
 def test_lint_passes_and_names_a_mistake(helm_on_path: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -32,10 +32,9 @@ def _fresh_clone(folder: Path) -> Path:
 
 
 def _commands() -> list[str]:
-    """The shell commands of the README's "On a cluster" console block, one per entry."""
+    """The shell commands of the README's "On a cluster" console blocks, one per entry."""
     section = (charts.REPO / "README.md").read_text().split("## On a cluster", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```console\n(.*?)```", section, re.S).group(1)
-    joined = block.replace("\\\n", " ")
+    joined = "".join(re.findall(r"```console\n(.*?)```", section, re.S)).replace("\\\n", " ")
     return [line.strip() for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -59,6 +58,7 @@ def _run(helm: str, commands: list[str], clone: Path, home: Path) -> subprocess.
 def test_the_documented_install_works_on_a_fresh_clone(helm: str, tmp_path: Path) -> None:
     commands = _commands()
     assert any(c.startswith("helm install data charts/dlpipe-storage") for c in commands), commands
+    assert any(c.startswith("helm install pipeline charts/dlpipe ") for c in commands), commands
     result = _run(helm, commands, _fresh_clone(tmp_path / "clone"), tmp_path / "home")
     assert result.returncode == 0, result.stderr
     assert "kind: PersistentVolumeClaim" in result.stdout and "kind: Job" in result.stdout
@@ -77,26 +77,3 @@ def test_no_chart_needs_a_repository(chart: Path) -> None:
 
     for dependency in yaml.safe_load((chart / "Chart.yaml").read_text()).get("dependencies", []):
         assert dependency["repository"].startswith("file://"), dependency
-
-
-def test_the_walkthrough_installs_render(helm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/walkthrough.md installs from the packaged charts (scripts/charts.sh package)."""
-    from tools.chart_package import package
-    from tools.charts import package_version
-
-    monkeypatch.setenv("PATH", f"{Path(helm).parent}:{os.environ['PATH']}")
-    for kind in ("CACHE", "CONFIG"):
-        monkeypatch.setenv(f"HELM_{kind}_HOME", str(tmp_path / "home" / kind.lower()))
-    monkeypatch.setattr("tools.chart_package.find_helm", lambda: helm)
-    package(charts.CHARTS, tmp_path / "dist" / "charts", package_version())
-    text = (charts.REPO / "docs" / "walkthrough.md").read_text()
-    blocks = [b.replace("\\\n", " ") for b in re.findall(r"```console\n(.*?)```", text, re.S)]
-    installs = [
-        line.split("  #")[0].strip() for b in blocks for line in b.splitlines() if line.startswith("helm install")
-    ]
-    assert len(installs) >= 7, installs
-    monkeypatch.setenv("DLPIPE_IMAGES", "--set global.imageRegistry=registry.example.com/ml")
-    result = _run(helm, installs, tmp_path, tmp_path / "home")
-    assert result.returncode == 0, result.stderr
-    assert "eks.amazonaws.com/role-arn: arn:aws:iam::123456789012:role/dlpipe-ingest-s3" in result.stdout
-    assert 'image: "registry.example.com/ml/dlpipe/dlpipe-ingest:' in result.stdout

@@ -47,9 +47,10 @@ def test_labels_and_release_scoped_names(helm: str) -> None:
         names_one = {(d["kind"], d["metadata"]["name"]) for d in first}
         names_two = {(d["kind"], d["metadata"]["name"]) for d in second}
         assert not names_one & names_two, f"{chart.name}: releases collide on {names_one & names_two}"
+        names = {chart.name} | set(charts.stage_aliases(chart))  # the pipeline chart's stages: their keys
         for doc in first:
             labels = doc["metadata"]["labels"]
             assert labels["app.kubernetes.io/instance"] == "one"
-            assert labels["app.kubernetes.io/name"] == chart.name
+            assert labels["app.kubernetes.io/name"] in names
             assert labels["app.kubernetes.io/managed-by"] == "Helm"
-            assert labels["helm.sh/chart"].startswith(chart.name + "-")
+            assert labels["helm.sh/chart"].startswith(labels["app.kubernetes.io/name"] + "-")

@@ -15,10 +15,9 @@ CHART = charts.CHARTS / "dlpipe-serving"
 CI = {p.stem.removesuffix("-values"): charts.ValuesCase(CHART, p) for p in CHART.glob("ci/*-values.yaml")}
 
 
-def _docs(helm: str, case: str, *extra: str) -> list[dict[str, Any]]:
-    return [
-        d for d in charts.template(helm, CI[case], *extra) if "helm.sh/hook" not in d["metadata"].get("annotations", {})
-    ]
+def _docs(helm: str, case: str | charts.ValuesCase, *extra: str) -> list[dict[str, Any]]:
+    rendered = charts.template(helm, CI[case] if isinstance(case, str) else case, *extra)
+    return [d for d in rendered if "helm.sh/hook" not in d["metadata"].get("annotations", {})]
 
 
 def _deployments(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -57,7 +56,6 @@ def test_pinned_version_and_canary(helm: str) -> None:
     deployments = _deployments(docs)
     assert set(deployments) == {"stable", "canary"}
     assert deployments["canary"]["spec"]["replicas"] == 1
-    assert "replicas" not in deployments["stable"]["spec"], "the HPA owns the stable replica count"
     service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "rel-dlpipe-serving")
     for deployment in deployments.values():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
@@ -92,12 +90,13 @@ def test_upgrade_semantics(helm: str) -> None:
 
 
 def test_gpu_ingress_and_network_policy(helm: str) -> None:
-    docs = _docs(helm, "gpu")
+    docs = _docs(helm, charts.ValuesCase(CHART, CHART / "examples" / "gpu-values.yaml"))
+    assert "replicas" not in _deployments(docs)["stable"]["spec"], "the HPA owns the stable replica count"
     server = _deployments(docs)["stable"]["spec"]["template"]["spec"]["containers"][0]
     assert server["image"] == "tensorflow/serving:2.21.0-gpu"
     assert server["resources"]["limits"]["nvidia.com/gpu"] == 1
     kinds = {d["kind"] for d in docs}
-    assert {"Ingress", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
+    assert {"Ingress", "NetworkPolicy", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= kinds
     data = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
     names = [c.name for c in tf_serving.parse_model_config(data["models.config"]).model_config_list.config]
     assert names == ["digits", "imdb"]
@@ -222,7 +221,8 @@ def test_labels_can_name_versions_still_loading_and_never_move_in_a_running_serv
     [
         ((), "latest", "latest"),
         (("model.version=4",), "4", "4"),
-        (("model.versionPolicy.specific={3,12,4}",), "12", "12"),  # a request naming no version gets the newest
+        # A request naming no version gets the newest; the pods are Ready once every version is.
+        (("model.versionPolicy.specific={3,12,4}",), "3,12,4", "12"),
         (("model.versionPolicy.latest=2",), "latest", "latest"),
     ],
     ids=lambda v: ",".join(v) if isinstance(v, tuple) else None,
@@ -288,3 +288,34 @@ def test_canary_weight_moves_requests_not_pods(helm: str) -> None:
         for ref in d["spec"]["rules"][-1]["backendRefs"]
     }
     assert weights == {"rel-dlpipe-serving-stable": 0, "rel-dlpipe-serving-canary": 100}
+
+
+@pytest.mark.parametrize(
+    ("sets", "tf_serving_image"),
+    [
+        ([], "tensorflow/serving:2.21.0"),
+        (["image.registry=mirror.example.com"], "mirror.example.com/tensorflow/serving:2.21.0"),
+    ],
+)
+def test_a_private_registry_rewrites_only_dlpipes_own_images(helm: str, sets: list[str], tf_serving_image: str) -> None:
+    """global.imageRegistry holds the pushed dlpipe images; TF Serving comes from where image.registry says."""
+    extra = [a for s in ["global.imageRegistry=registry.example.com/ml", *sets] for a in ("--set", s)]
+    docs = charts.template(helm, CI["latest"], *extra)
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] == "Deployment"]
+    pods += [d["spec"] for d in docs if d["kind"] == "Pod"]
+    images = {c["name"]: c["image"] for p in pods for c in p.get("initContainers", []) + p["containers"]}
+    upstream = {name: image for name, image in images.items() if "tensorflow/serving" in image}
+    assert upstream and set(upstream.values()) == {tf_serving_image}, images
+    ours = set(images.values()) - set(upstream.values())
+    assert ours and all(image.startswith("registry.example.com/ml/dlpipe/") for image in ours), images
+
+
+@pytest.mark.parametrize(("drain", "sleeps"), [((), ["sleep", "10"]), (("drainSeconds=0",), None)])
+def test_a_stopping_pod_keeps_answering_until_it_has_left_the_endpoints(
+    helm: str, drain: tuple[str, ...], sleeps: list[str] | None
+) -> None:
+    for deployment in _deployments(_render(helm, "canary.version=2", *drain)).values():
+        pod = deployment["spec"]["template"]["spec"]
+        tf_serving = pod["containers"][0]
+        assert tf_serving.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command") == sleeps
+        assert pod["terminationGracePeriodSeconds"] > int((sleeps or ["", "0"])[1]), "the sleep ends before the kill"

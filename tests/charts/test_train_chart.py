@@ -53,7 +53,7 @@ def test_single_pod(helm: str, tmp_path: Path) -> None:
 
 
 def test_multi_gpu(helm: str) -> None:
-    docs = _docs(helm, "multi-gpu")
+    docs = _docs(helm, charts.ValuesCase(CHART, CHART / "examples" / "multi-gpu-values.yaml"))
     pod = _pod(docs)
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
     assert pod["nodeSelector"] == {"kops.k8s.io/dl-instance": "true"}

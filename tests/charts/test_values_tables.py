@@ -5,6 +5,10 @@
   configuration schema) or by a template check that names both fields of a bad combination;
 - legitimate but unusual values, each rendered into manifests that pass kubernetes-validate
   --strict, carry names the API server accepts, and print integers as integers.
+
+The pipeline chart's stages are the stage charts, whose tables these are: its own tables hold
+what the pipeline adds (shared values, the chain's checks) and a few stage mistakes made through
+it, each written "<stage>:<field>" (the message must name the stage and the field).
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from tests.tooling import charts, kube_names
 from tools.chart_lint import schema_problems
 
 BASE: dict[str, dict[str, Any]] = {
+    "dlpipe": {
+        "global": {"dlpipe": {"dataset": "digits", "model": "digits"}},
+        "ingest": {"config": {"ingest": {"source": "sample:digits"}}},
+    },
     "dlpipe-storage": {},
     "dlpipe-ingest": {
         "sharedVolume": {"claimName": "data"},
@@ -142,6 +150,41 @@ STAGE_BAD: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
+    "dlpipe": [
+        ("dataset with upper case", {"global": {"dlpipe": {"dataset": "Digits"}}}, "global.dlpipe.dataset"),
+        ("model with a slash", {"global": {"dlpipe": {"model": "team/digits"}}}, "global.dlpipe.model"),
+        ("claim with upper case", {"global": {"dlpipe": {"claimName": "Data"}}}, "global.dlpipe.claimName"),
+        ("shared value typo", {"global": {"dlpipe": {"datset": "digits"}}}, "global.dlpipe.datset"),
+        ("waitFor typo", {"evaluate": {"waitFor": {"enabeld": True}}}, "evaluate:waitFor.enabeld"),
+        ("enabled as a word", {"train": {"enabled": "yes"}}, "train.enabled"),
+        ("a stage's own claim", {"train": {"sharedVolume": {"claimName": "other"}}}, "train.sharedVolume.claimName"),
+        ("storage on an existing claim", {"storage": {"existingClaim": "mine"}}, "storage.existingClaim"),
+        ("continuous training alone", {"train": {"continuous": {"enabled": True}}}, "train.continuous.enabled"),
+        ("evaluation without a run", {"train": {"enabled": False}}, "evaluate.config.run_id"),
+        ("no source", {"ingest": {"config": {"ingest": {"source": None}}}}, "ingest:config.ingest.source"),
+        ("zero wait", {"train": {"waitFor": {"seconds": 0}}}, "train:waitFor.seconds"),
+        (
+            "toleration typo",
+            {"train": {"tolerations": [{"key": "gpu", "opeartor": "Exists"}]}},
+            "train:tolerations[0].opeartor",
+        ),
+        (
+            "request above limit",
+            {"serving": {"resources": {"requests": {"memory": "8Gi"}, "limits": {"memory": "4Gi"}}}},
+            "serving:resources.requests.memory",
+        ),
+        ("root", {"evaluate": {"podSecurityContext": {"runAsUser": 0}}}, "evaluate:podSecurityContext.runAsUser"),
+        (
+            "threshold in percent",
+            {"evaluate": {"config": {"evaluate": {"thresholds": ["accuracy>=90"]}}}},
+            "evaluate:config.evaluate.thresholds[0]",
+        ),
+        (
+            "schedule in words",
+            {"ingest": {"continuous": {"enabled": True, "schedule": "hourly"}}},
+            "ingest:continuous.schedule",
+        ),
+    ],
     "dlpipe-storage": [
         ("zero-size volume", {"persistence": {"size": "0Gi"}}, "persistence.size"),
         ("size in words", {"persistence": {"size": "lots"}}, "persistence.size"),
@@ -289,7 +332,8 @@ def _has(chart: str, values: dict[str, Any]) -> bool:
 def bad_cases() -> list[Any]:
     cases = []
     for chart in CHARTS:
-        table = COMMON_BAD + [c for c in STAGE_BAD if _has(chart, c[1])] + CHART_BAD[chart]
+        common = [] if chart == "dlpipe" else COMMON_BAD + [c for c in STAGE_BAD if _has(chart, c[1])]
+        table = common + CHART_BAD[chart]
         for what, values, field in table:
             assert _has(chart, values), f"{chart} has no value for {what}"
             cases.append(pytest.param(chart, values, field, id=f"{chart}:{what}"))
@@ -299,6 +343,8 @@ def bad_cases() -> list[Any]:
 @pytest.mark.parametrize(("chart", "values", "field"), bad_cases())
 def test_mistakes_are_refused_naming_the_field(helm: str, chart: str, values: dict, field: str) -> None:
     message = charts.refusal(helm, charts.CHARTS / chart, _merge(BASE[chart], values))
+    stage, _, field = field.rpartition(":")
+    assert stage in message, f"stage {stage} not named in:\n{message}"
     assert charts.names_field(message, field), f"{field} not named in:\n{message}"
 
 
@@ -448,6 +494,26 @@ STAGE_GOOD: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 CHART_GOOD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
+    "dlpipe": [
+        ("53-character release", {}, LONG_RELEASE),
+        ("release with dots", {}, "team.a"),
+        ("an existing claim", {"storage": {"enabled": False}, "global": {"dlpipe": {"claimName": "team-data"}}}, "rel"),
+        (
+            "continuous",
+            {
+                "ingest": {"continuous": {"enabled": True}},
+                "train": {"continuous": {"enabled": True}},
+                "evaluate": {"continuous": {"enabled": True}},
+            },
+            "2024-pipeline",
+        ),
+        (
+            "evaluate another run, pinned serving",
+            {"evaluate": {"config": {"run_id": "digits-1"}}, "serving": {"model": {"version": 3}}},
+            "rel",
+        ),
+        ("train and serve only", {"evaluate": {"enabled": False}, "ingest": {"enabled": False}}, "rel"),
+    ],
     "dlpipe-storage": [
         ("fractional size", {"persistence": {"size": ".5Ti"}}, "rel"),
         ("NFS with an IPv6 server", {"nfs": {"server": "fd00::5", "path": "/exports/ml"}}, "rel"),
@@ -571,7 +637,8 @@ CHART_GOOD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
 def good_cases() -> list[Any]:
     cases = []
     for chart in CHARTS:
-        table = COMMON_GOOD + [c for c in STAGE_GOOD if _has(chart, c[1])] + CHART_GOOD[chart]
+        common = [] if chart == "dlpipe" else COMMON_GOOD + [c for c in STAGE_GOOD if _has(chart, c[1])]
+        table = common + CHART_GOOD[chart]
         for what, values, release in table:
             assert _has(chart, values), f"{chart} has no value for {what}"
             cases.append(pytest.param(chart, values, release, id=f"{chart}:{what}"))

@@ -119,6 +119,9 @@ def test_readiness_sidecar(server: LocalServer) -> None:
     assert ready({"digits": "latest"})[0] == 200
     code, body = ready({"digits": "7"})
     assert code == 503 and "digits: version 7 not AVAILABLE yet" in body["waiting_for"]
+    newest = server.repository.versions()[-1]
+    code, body = ready({"digits": f"{newest},{newest + 5}"})  # every version of a specific policy
+    assert code == 503 and body["waiting_for"] == [f"digits: version {newest + 5} not AVAILABLE yet"]
     code, body = ready({"other": "latest"})
     assert code == 503
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from tools import charts as tools_charts
 from tools.chart_lint import kube_versions
 from tools.charts import CHARTS, REPO, ValuesCase, chart_dirs, render, required_values, values_cases
 
@@ -20,6 +21,17 @@ __all__ = ["CHARTS", "REPO", "ValuesCase", "chart_dirs", "kube_versions", "requi
 
 TOOLS = REPO / ".tools" / "bin"
 HELM_MAJORS = (3, 4)
+
+
+def local_stage_charts(chart: Path) -> list[Path]:
+    """The application charts a chart carries as dependencies: the pipeline chart's stages, none for the others."""
+    return [dep for dep in tools_charts.local_dependencies(chart) if dep in chart_dirs()]
+
+
+def stage_aliases(chart: Path) -> list[str]:
+    """The keys the pipeline chart's stages go by (their aliases), in its resources' name labels too."""
+    meta = yaml.safe_load((chart / "Chart.yaml").read_text())
+    return [dep["alias"] for dep in meta.get("dependencies", []) if "alias" in dep]
 
 
 def representative_case(chart: Path) -> ValuesCase:
@@ -58,10 +70,10 @@ def run_helm(binary: str, *args: str, check: bool = True) -> subprocess.Complete
 
 @functools.cache
 def build_dependencies(chart: Path) -> None:
-    """Vendor the library chart into ``charts/`` (helm needs it to lint or render)."""
+    """Vendor the library chart (and, into the pipeline chart, the stage charts) into ``charts/``."""
     binary = helm_binary(3) or helm_binary(4)
     assert binary, "no helm binary: run scripts/setup.sh"
-    run_helm(binary, "dependency", "build", "--skip-refresh", str(chart))
+    tools_charts.build_dependencies(binary, chart, env=_helm_env())
 
 
 def template_text(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> str:

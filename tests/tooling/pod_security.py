@@ -23,8 +23,12 @@ def pod_specs(documents: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
     for doc in documents:
         name = f"{doc['kind']}/{doc['metadata']['name']}"
         spec = doc.get("spec", {})
+        jobset = spec.get("template", {}).get("spec", {}) if doc["kind"].endswith("TrainingRuntime") else spec
         if doc["kind"] == "Pod":
             yield name, spec
+        elif "replicatedJobs" in jobset:  # a JobSet, or the JobSet template of a (Cluster)TrainingRuntime
+            for replicated in jobset["replicatedJobs"]:
+                yield name, replicated["template"]["spec"]["template"]["spec"]
         elif "template" in spec:
             yield name, spec["template"]["spec"]
         elif "jobTemplate" in spec:

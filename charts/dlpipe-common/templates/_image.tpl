@@ -1,11 +1,15 @@
 {{/*
 Image reference from .Values.image: [registry/]repository(:tag|@digest).
-global.imageRegistry wins over image.registry; the tag defaults to the chart's
+global.imageRegistry wins over image.registry for dlpipe's own images; an
+upstream image ("upstream" true: TensorFlow Serving) keeps its own registry,
+since a private registry holds only what was pushed there (mirror it and set
+that image's registry to pull it from there). The tag defaults to the chart's
 appVersion; a digest, when set, pins the image and the tag is ignored.
-Call with (dict "image" .Values.image "context" $).
+Call with (dict "image" .Values.image "context" $ ["upstream" true]).
 */}}
 {{- define "dlpipe.image" -}}
-{{- $registry := .context.Values.global.imageRegistry | default .image.registry -}}
+{{- $global := ternary "" .context.Values.global.imageRegistry (.upstream | default false) -}}
+{{- $registry := $global | default .image.registry -}}
 {{- $repository := ternary (printf "%s/%s" $registry .image.repository) .image.repository (ne $registry "") -}}
 {{- if .image.digest -}}
 {{- printf "%s@%s" $repository .image.digest -}}

@@ -4,14 +4,14 @@ the writable /tmp that a read-only root file system needs.
 */}}
 
 {{/*
-Pod volumes: the claim as "data" (read-only with "readOnly" true) and an emptyDir "tmp" of
-.Values.tmpSizeLimit.
+Pod volumes: the claim as "data" (read-only with "readOnly" true; in a pipeline without a claim
+of its own, the pipeline's: dlpipe.pipeline.claimName) and an emptyDir "tmp" of .Values.tmpSizeLimit.
 Call with (dict "claimName" "<claim>" "context" $ ["readOnly" true]).
 */}}
 {{- define "dlpipe.volumes" -}}
 - name: data
   persistentVolumeClaim:
-    claimName: {{ required "sharedVolume.claimName is required: the claim made by the dlpipe-storage chart" .claimName }}
+    claimName: {{ required "sharedVolume.claimName is required: the claim made by the dlpipe-storage chart" (.claimName | default (include "dlpipe.pipeline.claimName" .context)) }}
     {{- if .readOnly }}
     readOnly: true
     {{- end }}

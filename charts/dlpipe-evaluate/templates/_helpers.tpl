@@ -1,10 +1,12 @@
 {{/* The configuration file, exactly as dlpipe reads it. */}}
 {{- define "dlpipe-evaluate.config" -}}
-{{- $_ := required "config.evaluate.model_name is required: the name to publish under, as TF Serving serves it" .Values.config.evaluate.model_name -}}
+{{- $model := include "dlpipe.pipeline.required" (dict "context" . "value" .Values.config.evaluate.model_name "key" "model" "field" "config.evaluate.model_name" "what" "the name to publish under, as TF Serving serves it") -}}
 {{- if not (or .Values.config.run_id .Values.continuous.enabled) -}}
 {{- fail "config.run_id is required (the training run to evaluate), unless continuous.enabled evaluates every finished run" -}}
 {{- end -}}
-{{- include "dlpipe.stageConfig" (dict "context" . "config" .Values.config) -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $_ := set $config.evaluate "model_name" $model -}}
+{{- include "dlpipe.stageConfig" (dict "context" . "config" $config) -}}
 {{- end -}}
 
 {{/* Everything that defines an evaluation: a change makes a new Job instead of patching the old one. */}}
@@ -13,10 +15,16 @@
 {{- include "dlpipe.job.name" (dict "context" . "checksum" $checksum) -}}
 {{- end -}}
 
-{{/* The pod of an evaluation, for the Job and the CronJob. Call with (dict "context" $ "args" (list ...)). */}}
+{{/*
+The pod of an evaluation, for the Job and the CronJob. Call with (dict "context" $ "args" (list ...)
+["wait" true]); with "wait", it waits for config.run_id's export first (waitFor).
+*/}}
 {{- define "dlpipe-evaluate.podSpec" -}}
 {{- $ := .context -}}
 {{ include "dlpipe.pod.header" (dict "context" $ "restartPolicy" "Never" "scheduled" true) }}
+{{- if .wait }}
+{{- include "dlpipe.wait.initContainers" (dict "context" $ "name" "wait-export" "args" (list "export" "verify" $.Values.config.run_id)) }}
+{{- end }}
 containers:
   - name: evaluate
     {{- include "dlpipe.imageFields" (dict "image" $.Values.image "context" $) | nindent 4 }}
@@ -35,4 +43,36 @@ containers:
 volumes:
   {{- include "dlpipe.volumes" (dict "claimName" $.Values.sharedVolume.claimName "context" $) | nindent 2 }}
   {{- include "dlpipe.job.configVolume" (include "dlpipe-evaluate.jobName" $) | nindent 2 }}
+{{- end -}}
+
+{{/*
+The evaluation of config.run_id: its Job, its ConfigMap and its helm test. Named templates, so that the dlpipe
+pipeline chart renders them too, for the run its training Job makes (a run id helm cannot hand
+from one subchart to another). Call with the root context.
+*/}}
+{{- define "dlpipe-evaluate.job" -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  {{- include "dlpipe.job.metadata" (dict "context" . "name" (include "dlpipe-evaluate.jobName" .) "component" "evaluate") | nindent 2 }}
+spec:
+  {{- include "dlpipe.job.policy" . | nindent 2 }}
+  template:
+    metadata:
+      {{- include "dlpipe.pod.metadata" (dict "context" . "component" "evaluate") | nindent 6 }}
+    spec:
+      {{- $args := list "evaluate" (printf "--config=%s" (include "dlpipe.layout.configFile" .)) (printf "--root=%s" .Values.sharedVolume.mountPath) }}
+      {{- include "dlpipe-evaluate.podSpec" (dict "context" . "args" $args "wait" true) | nindent 6 }}
+{{- end -}}
+
+{{- define "dlpipe-evaluate.configMap" -}}
+{{- include "dlpipe.job.configMap" (dict "context" . "name" (include "dlpipe-evaluate.jobName" .) "config" (include "dlpipe-evaluate.config" .)) -}}
+{{- end -}}
+
+{{- define "dlpipe-evaluate.test" -}}
+{{ include "dlpipe.test.header" . }}
+spec:
+  {{- $args := list "blessing" "show" .Values.config.run_id (printf "--wait=%d" (int .Values.tests.waitSeconds)) (printf "--root=%s" .Values.sharedVolume.mountPath) }}
+  {{- if .Values.tests.requireBlessed }}{{ $args = append $args "--require-blessed" }}{{ end }}
+  {{- include "dlpipe-evaluate.podSpec" (dict "context" . "args" $args) | nindent 2 }}
 {{- end -}}

@@ -1,9 +1,43 @@
 {{/* The configuration file, exactly as dlpipe reads it. */}}
 {{- define "dlpipe-ingest.config" -}}
 {{- $_ := required "config.ingest.source is required: s3://bucket/key, https://…, sample:digits or a path on the shared volume" .Values.config.ingest.source -}}
-{{- $_ := required "config.ingest.dataset is required: the dataset's name, e.g. digits" .Values.config.ingest.dataset -}}
 {{- include "dlpipe-ingest.checkSplits" . -}}
-{{- include "dlpipe.stageConfig" (dict "context" . "config" .Values.config) -}}
+{{- $config := deepCopy .Values.config -}}
+{{- $_ := set $config.ingest "dataset" (include "dlpipe-ingest.dataset" .) -}}
+{{- include "dlpipe.stageConfig" (dict "context" . "config" $config) -}}
+{{- end -}}
+
+{{/* The dataset's name: config.ingest.dataset, else the pipeline's (global.dlpipe.dataset). */}}
+{{- define "dlpipe-ingest.dataset" -}}
+{{- include "dlpipe.pipeline.required" (dict "context" . "value" .Values.config.ingest.dataset "key" "dataset" "field" "config.ingest.dataset" "what" "the dataset's name, e.g. digits") -}}
+{{- end -}}
+
+{{/*
+The ingest pod, for the Job and the CronJob: `dlpipe ingest` with the configuration file.
+An unchanged source is a no-op (its fingerprint is in the latest manifest), so a schedule
+publishes a new version only when the source changed.
+*/}}
+{{- define "dlpipe-ingest.podSpec" -}}
+{{ include "dlpipe.pod.header" (dict "context" . "restartPolicy" "Never" "scheduled" true) }}
+containers:
+  - name: ingest
+    {{- include "dlpipe.imageFields" (dict "image" .Values.image "context" .) | nindent 4 }}
+    args:
+      - ingest
+      - --config={{ include "dlpipe.layout.configFile" . }}
+      - --root={{ .Values.sharedVolume.mountPath }}
+    env:
+      {{- with include "dlpipe.s3Env" . }}{{ . | trim | nindent 6 }}{{ end }}
+      {{- with include "dlpipe.extraEnv" . }}{{ . | trim | nindent 6 }}{{ end }}
+      - name: HOME
+        value: /tmp
+    securityContext:
+      {{- include "dlpipe.containerSecurityContext" . | nindent 6 }}
+    {{- with include "dlpipe.resources" (dict "resources" .Values.resources) }}{{ . | trim | nindent 4 }}{{ end }}
+    volumeMounts:
+      {{- include "dlpipe.volumeMounts" . | nindent 6 }}
+      {{- include "dlpipe.job.configMount" . | nindent 6 }}
+{{ include "dlpipe-ingest.volumes" . }}
 {{- end -}}
 
 {{/*

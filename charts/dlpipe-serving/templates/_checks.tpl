@@ -19,14 +19,12 @@ deployment.yaml includes this, so every render runs it.
 {{- $field := ternary "hpa.minReplicas" "replicaCount" $v.hpa.enabled -}}
 {{- fail (printf "pdb.minAvailable (%d) is not below %s (%d): a budget that keeps every pod up blocks every node drain; lower pdb.minAvailable" (int64 $v.pdb.minAvailable) $field $replicas) -}}
 {{- end -}}
-{{- $main := include "dlpipe.text" $v.model.version -}}
-{{- if and $v.canary.version (eq (include "dlpipe.text" $v.canary.version) $main) -}}
-{{- fail (printf "canary.version %s is model.version: the canary would serve what the stable pods serve; set canary.version to the new version, or 0 for no canary" $main) -}}
-{{- end -}}
-{{- $names := list $v.model.name -}}
+{{- /* canary.version may equal model.version: that is the promotion's middle step (the stable
+pods load the canary's version while the canary still serves it; README "Rolling out a model"). */ -}}
+{{- $names := list (include "dlpipe-serving.modelName" .) -}}
 {{- range $index, $model := $v.models -}}
 {{- if has $model.name $names -}}
-{{- $first := ternary "model.name" "an earlier entry of models" (eq $model.name $v.model.name) -}}
+{{- $first := ternary "model.name" "an earlier entry of models" (eq $model.name (first $names)) -}}
 {{- fail (printf "models[%d].name %s repeats %s: TF Serving serves each name once; list every other model once" $index $model.name $first) -}}
 {{- end -}}
 {{- $names = append $names $model.name -}}

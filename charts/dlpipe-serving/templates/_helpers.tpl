@@ -1,10 +1,15 @@
+{{/* The model to serve: model.name, else the pipeline's (global.dlpipe.model). */}}
+{{- define "dlpipe-serving.modelName" -}}
+{{- include "dlpipe.pipeline.required" (dict "context" . "value" .Values.model.name "key" "model" "field" "model.name" "what" (printf "the model to serve (%s/<name>/ on the volume)" (include "dlpipe.layout.models" .))) -}}
+{{- end -}}
+
 {{/* TF Serving's image: the pinned official one, its GPU variant when gpus > 0. */}}
 {{- define "dlpipe-serving.image" -}}
 {{- $image := deepCopy .Values.image -}}
 {{- if not $image.tag -}}
 {{- $_ := set $image "tag" (ternary "2.21.0-gpu" "2.21.0" (gt (int .Values.gpus) 0)) -}}
 {{- end -}}
-{{- include "dlpipe.imageFields" (dict "image" $image "context" .) -}}
+{{- include "dlpipe.imageFields" (dict "image" $image "context" . "upstream" true) -}}
 {{- end -}}
 
 {{/*
@@ -12,7 +17,7 @@ Every model served, the main one first: a JSON list of {name, policy, labels, ve
 by "dlpipe-serving.model" from model and each of models.
 */}}
 {{- define "dlpipe-serving.models" -}}
-{{- $main := merge (dict "name" (required (printf "model.name is required: the model to serve (%s/<name>/ on the volume)" (include "dlpipe.layout.models" .)) .Values.model.name)) .Values.model -}}
+{{- $main := merge (dict "name" (include "dlpipe-serving.modelName" .)) .Values.model -}}
 {{- $all := list (include "dlpipe-serving.model" (dict "model" $main "field" "model") | fromJson) -}}
 {{- range $i, $model := .Values.models }}
 {{- $all = append $all (include "dlpipe-serving.model" (dict "model" $model "field" (printf "models[%d]" $i)) | fromJson) -}}
@@ -25,8 +30,9 @@ One model as TF Serving is to serve it. Call with (dict "model" <value> "field" 
 - policy: {latest: N} (the N newest), {specific: [V, ...]} or {all: true}: versionPolicy, else
   version (latest: the newest one; V: that one).
 - labels: {label: V}: the model's labels, plus stable -> V for a pinned version.
-- version: what a request naming no version gets, so what the readiness sidecar waits for and the
-  helm test expects: V when pinned, the highest of a specific policy, else "latest".
+- version: what a request naming no version gets, so what the helm test expects: V when pinned,
+  the highest of a specific policy, else "latest". The readiness sidecar waits for every version
+  of a specific policy (labels and requests may name any of them), else for this one.
 Versions stay strings of digits: a number would come back from the JSON round trip as a float (1e+06).
 Fails, naming the values, on what TF Serving would start with but serve wrongly: a label on a
 version the policy never loads, two values giving one label two versions.
@@ -139,10 +145,19 @@ A serving pod: TF Serving and the readiness sidecar. Call with
 {{- define "dlpipe-serving.podSpec" -}}
 {{- $ := .context -}}
 {{ include "dlpipe.pod.header" (dict "context" $ "scheduled" true) }}
+terminationGracePeriodSeconds: {{ add (int64 $.Values.drainSeconds) 30 }}
 containers:
   - name: tf-serving
     {{- include "dlpipe-serving.image" $ | nindent 4 }}
     command: [tensorflow_model_server]
+    {{- with int64 $.Values.drainSeconds }}
+    # A deleted pod leaves the Service's endpoints a moment after it is told to stop: keep
+    # answering meanwhile (TF Serving stops at once on SIGTERM), so a roll-out fails no request.
+    lifecycle:
+      preStop:
+        exec:
+          command: [sleep, {{ . | quote }}]
+    {{- end }}
     args:
       - --port=8500
       - --rest_api_port=8501
@@ -199,7 +214,7 @@ containers:
       - --tf-serving=http://localhost:8501
       - --port={{ $.Values.sidecar.port | int64 }}
       {{- range .models }}
-      - --model={{ .name }}={{ .version }}
+      - --model={{ .name }}={{ .policy.specific | default (list .version) | join "," }}
       {{- end }}
     ports:
       - name: ready

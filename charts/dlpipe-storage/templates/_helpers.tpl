@@ -23,9 +23,9 @@ naming the fields, when more than one is chosen.
 {{- end -}}
 {{- end -}}
 
-{{/* The claim stages mount. */}}
+{{/* The claim stages mount; in a pipeline, the one its stages are told (dlpipe.pipeline.claimName). */}}
 {{- define "dlpipe-storage.claimName" -}}
-{{- .Values.existingClaim | default (include "dlpipe.fullname" .) -}}
+{{- .Values.existingClaim | default (include "dlpipe.pipeline.claimName" .) | default (include "dlpipe.fullname" .) -}}
 {{- end -}}
 
 {{/* PersistentVolumes are cluster-scoped: the namespace keeps the name unique. */}}

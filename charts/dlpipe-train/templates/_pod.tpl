@@ -1,31 +1,48 @@
 {{/*
-The training pod. Call with (dict "context" $ "container" "<name>" "restartPolicy" "<policy>").
+The training pod. Call with (dict "context" $ "container" "<name>" "restartPolicy" "<policy>" ["pending" true]).
+With "pending" it trains the dataset versions that have no run yet (`dlpipe train --pending`).
 A TFJob wants its container named "tensorflow", labels pods with its own job-name label, and
-takes the workers' port from a container port named tfjob-port.
+takes the workers' port from a container port named tfjob-port; a TrainJob overrides the
+container named "node". In a JobSet (a TrainJob runs one) the pod learns where it is from
+JobSet's labels, which dlpipe turns into TF_CONFIG (dlpipe.train.strategy).
 */}}
 {{- define "dlpipe-train.podSpec" -}}
 {{- $job := include "dlpipe-train.jobName" .context -}}
 {{- $container := .container -}}
 {{- $restartPolicy := .restartPolicy -}}
+{{- $pending := .pending -}}
 {{- with .context -}}
 {{- $jobLabel := include "dlpipe-train.jobLabel" . -}}
 {{ include "dlpipe.pod.header" (dict "context" . "restartPolicy" $restartPolicy "scheduled" true) }}
-{{- if include "dlpipe-train.multiWorker" . }}
+{{- if include "dlpipe-train.indexedJob" . }}
 subdomain: {{ $job }}
 {{- end }}
+{{- include "dlpipe.wait.initContainers" (dict "context" . "name" "wait-dataset" "args" (list "dataset" "verify" (include "dlpipe-train.dataset" .))) }}
 containers:
   - name: {{ $container }}
     {{- include "dlpipe.imageFields" (dict "image" .Values.image "context" .) | nindent 4 }}
     args:
       - train
+      {{- if $pending }}
+      - --pending
+      {{- end }}
       - --config={{ include "dlpipe.layout.configFile" . }}
       - --root={{ .Values.sharedVolume.mountPath }}
     env:
+      {{- if has .Values.distributed.backend (list "jobset" "trainjob") }}
+      {{- range $name, $label := dict "JOBSET_NAME" "jobset-name" "JOBSET_REPLICATED_JOB" "replicatedjob-name" "JOBSET_JOB_INDEX" "job-index" }}
+      - name: {{ $name }}
+        valueFrom:
+          fieldRef:
+            fieldPath: metadata.labels['jobset.sigs.k8s.io/{{ $label }}']
+      {{- end }}
+      {{- else }}
       - name: JOB_NAME
         valueFrom:
           fieldRef:
             fieldPath: metadata.labels['{{ $jobLabel }}']
-      {{- if not .Values.config.run_id }}
+      {{- end }}
+      {{- if not (or .Values.config.run_id $pending) }}
       # One run per Job: every worker, and every retry, works on the same run.
       - name: DLPIPE_RUN_ID
         valueFrom:

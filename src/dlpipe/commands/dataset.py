@@ -68,7 +68,7 @@ def verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         versions = layout.dataset_versions(name)
         return bool(versions) if wanted is None else wanted in versions
 
-    wait_until(published, args.wait)
+    wait_until(published, args.wait, f"dataset {args.ref}", cfg["progress_interval"])
     version = layout.dataset_version(name, wanted)
     directory = layout.dataset_version_dir(name, version)
     manifest = read_manifest(directory)

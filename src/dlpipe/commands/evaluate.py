@@ -57,7 +57,7 @@ def threshold_flags(parser: Any) -> None:
 
 def blessing_show_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     path = Layout.from_config(cfg).run_paths(check_name("run id", args.run_id)).evaluation.blessing
-    wait_until(path.is_file, args.wait)
+    wait_until(path.is_file, args.wait, f"run {args.run_id}'s evaluation", cfg["progress_interval"])
     try:
         decision = json.loads(path.read_text())
     except FileNotFoundError:

@@ -51,7 +51,8 @@ def ingest_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 def describe(result: Any) -> str:
     """What ingest did, in a line or two (also `dlpipe run`'s summary)."""
     if result.up_to_date:
-        return f"{result.dataset} is up to date: version {result.version} ({result.manifest})"
+        unchanged = "source unchanged, nothing published"
+        return f"{result.dataset} is up to date: version {result.version}, {unchanged} ({result.manifest})"
     splits = ", ".join(f"{split} {count}" for split, count in result.examples.items())
     skipped = ", ".join(f"{count} {why}" for why, count in sorted(result.skipped.items()))
     return (

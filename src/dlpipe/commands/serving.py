@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
     )
     ready.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
     ready.add_argument("--model", action="append", required=True, metavar="NAME=VERSION",
-                       help="VERSION: a number or latest (repeatable)")  # fmt: skip
+                       help="VERSION: latest, a number or numbers: 3,4 (repeatable)")  # fmt: skip
     ready.add_argument("--port", type=int, default=8080, help="port of /ready")
     ready.set_defaults(handler=serving_ready_command, needs_config=False)
 
@@ -132,10 +132,10 @@ def serving_ready_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
     wanted = {}
     for item in args.model:
-        name, sep, version = item.partition("=")
-        if not sep or not (version == "latest" or version.isdigit()):
-            raise ConfigError(f"--model {item!r} is not NAME=VERSION (VERSION: a number or latest)")
-        wanted[name] = version
+        name, sep, versions = item.partition("=")
+        if not sep or not (versions == "latest" or all(v.isdigit() for v in versions.split(","))):
+            raise ConfigError(f"--model {item!r} is not NAME=VERSION (VERSION: latest, a number or numbers: 3,4)")
+        wanted[name] = versions
     require_free_port(args.port, host="0.0.0.0")
     serve(args.port, args.tf_serving, wanted).serve_forever()
     return EXIT_OK

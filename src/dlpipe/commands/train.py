@@ -10,6 +10,7 @@ from dlpipe.errors import EXIT_OK, DlpipeError
 from dlpipe.export import verify_export
 from dlpipe.layout import Layout, check_name
 from dlpipe.train.options import Options
+from dlpipe.train.pending import check_no_run_id, pending_runs
 from dlpipe.waiting import wait_until
 
 
@@ -36,6 +37,8 @@ def register(sub: Any) -> None:
     flag(parser, "--image-size", key="train.image_size", metavar="PX", help="resize images to PX x PX")
     flag(parser, "--strategy", key="train.strategy", help="distribution strategy")
     flag(parser, "--upload", key="train.upload", metavar="S3_URI", help="also upload runs/<ID>/ to S3_URI/<ID>/")
+    pending = "train each version of --dataset without a finished run of these settings, in a run named after it"
+    parser.add_argument("--pending", action="store_true", help=pending)
     add_common(parser)
     parser.set_defaults(handler=train_command, tensorflow=True)
 
@@ -52,7 +55,7 @@ def register(sub: Any) -> None:
 
 def export_verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     export = Layout.from_config(cfg).run_paths(check_name("run id", args.run_id)).export
-    if not wait_until(export.is_complete, args.wait):
+    if not wait_until(export.is_complete, args.wait, f"run {args.run_id}'s export", cfg["progress_interval"]):
         raise DlpipeError(f"run {args.run_id} has no export at {export.dir}", "is its training Job finished?")
     print(f"{args.run_id}: ok, {verify_export(export)}")
     return EXIT_OK
@@ -61,10 +64,18 @@ def export_verify_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 def train_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.train.stage import run_stage  # TensorFlow: only when training
 
-    opts = Options.from_config(cfg)
-    if not cfg.get("run_id"):
-        print(f"run id: {opts.run_id}")
-    print(describe(run_stage(opts, Layout.from_config(cfg), cfg)))
+    layout = Layout.from_config(cfg)
+    if args.pending:
+        check_no_run_id(cfg)
+        runs = pending_runs(Options.from_config(cfg), layout)
+        if not runs:
+            print(f"no version of dataset {cfg['train']['dataset']} waiting for a run of these settings")
+    else:
+        runs = [Options.from_config(cfg)]
+    for opts in runs:
+        if args.pending or not cfg.get("run_id"):
+            print(f"run id: {opts.run_id}")
+        print(describe(run_stage(opts, layout, cfg)))
     return EXIT_OK
 
 

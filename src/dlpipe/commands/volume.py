@@ -9,7 +9,7 @@ from dlpipe import log
 from dlpipe.commands.flags import add_common
 from dlpipe.errors import EXIT_OK
 from dlpipe.layout import Layout
-from dlpipe.volume import Owner, check_volume, init_volume
+from dlpipe.volume import Owner, check_volume, create_tree, init_volume
 
 logger = log.get("volume")
 
@@ -28,9 +28,9 @@ def register(sub: Any) -> None:
     init.set_defaults(handler=init_command)
     check = actions.add_parser(
         "check",
-        help="write and read back a file; remove killed writers' leftovers",
-        description="Write a file on the volume, read it back and remove it, then remove the leftovers of killed "
-        "writers. What the storage chart's helm test runs.",
+        help="create a missing tree, write and read back a file; remove killed writers' leftovers",
+        description="Create datasets/, runs/ and models/ where they are missing, write a file on the volume, read "
+        "it back and remove it, then remove the leftovers of killed writers. What the storage chart's helm test runs.",
     )
     add_common(check)
     check.set_defaults(handler=check_command)
@@ -45,6 +45,8 @@ def init_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
 
 def check_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     layout = Layout.from_config(cfg)
+    for path in create_tree(layout):
+        logger.info("created: %s", path)
     check_volume(layout)
     for path in layout.recover():
         logger.info("removed a killed writer's leftover: %s", path)

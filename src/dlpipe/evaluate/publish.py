@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 from dlpipe import atomic, log
 from dlpipe.export import lineage_run_id
 from dlpipe.failpoints import step
 from dlpipe.layout import ExportPaths, Layout
+from dlpipe.versions import CLAIM_WINDOW_S, claims
 
 logger = log.get("publish")
 
@@ -29,23 +31,37 @@ def _copy(source: str, target: str) -> str:
 def publish(layout: Layout, model: str, export: ExportPaths) -> int:
     """Copy the export into the next version (visible whole, with one rename) and return the run's version.
 
-    A run is published once. Two evaluations of the same run publishing at the
-    same instant both publish, then both keep the run's first version and
-    remove the later copies (the same weights, so serving either is harmless
-    meanwhile); no lock is needed, and a kill in between is mended the same way
-    by the next publish of the run.
+    A run is published once: its lowest version. Two evaluations of the same
+    run publishing at the same instant both publish, then both keep the lowest
+    and remove the later copies (the same weights, so serving either is
+    harmless meanwhile). A publisher whose version appeared first waits for a
+    lower version claimed for the run to appear (an instant, see
+    :data:`dlpipe.versions.CLAIM_WINDOW_S`), so all agree on which one stays.
+    No lock is needed, and a kill in between is mended by the next publish.
     """
-    with layout.publish_model(model) as publication:
+    run_id = lineage_run_id(export) or ""
+    with layout.publish_model(model, owner=run_id) as publication:
         shutil.copytree(export.dir, publication.dir, dirs_exist_ok=True, copy_function=_copy)
     ours = publication.claim()
-    run_id = lineage_run_id(export)
-    if run_id is None:
+    if not run_id:
         return ours
+    _await_lower_claims(layout, model, run_id, ours)
     first, *later = _versions_of(layout, model, run_id)
     for version in later:
         logger.info("%s version %d repeats run %s (version %d): removing it", model, version, run_id, first)
         atomic.hide_and_remove(layout.model_version_dir(model, version))
     return first
+
+
+def _await_lower_claims(layout: Layout, model: str, run_id: str, ours: int) -> None:
+    """Wait until no version claimed for ``run_id`` below its lowest in place may still appear."""
+    deadline = time.monotonic() + CLAIM_WINDOW_S
+    while time.monotonic() < deadline:
+        lowest = min([ours, *_versions_of(layout, model, run_id)])
+        mine = (claim for claim in claims(layout.model_dir(model)) if claim.owner == run_id)
+        if not [claim for claim in mine if claim.version < lowest and claim.in_flight()]:
+            return
+        time.sleep(0.05)
 
 
 def retain(layout: Layout, model: str, keep: int, protect: set[int]) -> list[int]:

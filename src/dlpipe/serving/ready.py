@@ -3,7 +3,9 @@
 TF Serving's REST status call answers 200 even while a model is still
 loading, so a probe on it would route traffic to a pod that cannot answer.
 This sidecar answers ``GET /ready`` with 200 only when TF Serving reports the
-wanted version (a number, or ``latest``: any) of every model AVAILABLE.
+wanted versions (numbers, or ``latest``: any) of every model AVAILABLE: with
+``versionPolicy.specific`` every listed version, since labels and requests may
+name any of them.
 """
 
 from __future__ import annotations
@@ -16,25 +18,31 @@ from typing import Any
 
 
 def unavailable(tf_serving: str, wanted: dict[str, str], timeout: float = 2.0) -> list[str]:
-    """What is not ready yet, one phrase each; empty when everything is."""
+    """What is not ready yet, one phrase each; empty when everything is.
+
+    ``wanted`` maps a model to ``latest`` or its versions, comma-separated (``3,4``).
+    """
     missing = []
-    for model, version in wanted.items():
-        url = f"{tf_serving.rstrip('/')}/v1/models/{model}" + ("" if version == "latest" else f"/versions/{version}")
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                states = json.loads(response.read()).get("model_version_status", [])
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:  # 404: TF Serving does not know the version (yet)
-                missing.append(f"{model}: TF Serving answered HTTP {exc.code}")
-                continue
-            states = []
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            missing.append(f"{model}: TF Serving not answering ({getattr(exc, 'reason', exc)})")
-            continue
-        available = [s["version"] for s in states if s.get("state") == "AVAILABLE"]
-        if not available:
-            missing.append(f"{model}: version {version} not AVAILABLE yet")
+    for model, versions in wanted.items():
+        for version in versions.split(","):
+            missing += _unavailable(f"{tf_serving.rstrip('/')}/v1/models/{model}", model, version, timeout)
     return missing
+
+
+def _unavailable(model_url: str, model: str, version: str, timeout: float) -> list[str]:
+    url = model_url + ("" if version == "latest" else f"/versions/{version}")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            states = json.loads(response.read()).get("model_version_status", [])
+    except urllib.error.HTTPError as exc:
+        if exc.code != 404:  # 404: TF Serving does not know the version (yet)
+            return [f"{model}: TF Serving answered HTTP {exc.code}"]
+        states = []
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return [f"{model}: TF Serving not answering ({getattr(exc, 'reason', exc)})"]
+    if not [s for s in states if s.get("state") == "AVAILABLE"]:
+        return [f"{model}: version {version} not AVAILABLE yet"]
+    return []
 
 
 def serve(port: int, tf_serving: str, wanted: dict[str, str]) -> ThreadingHTTPServer:

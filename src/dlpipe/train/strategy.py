@@ -1,6 +1,11 @@
-"""Which tf.distribute strategy a run uses, and the TF_CONFIG of an Indexed Job.
+"""Which tf.distribute strategy a run uses, and the TF_CONFIG of an Indexed Job or a JobSet.
 
 - ``TF_CONFIG`` already set (Kubeflow TFJob, or by hand): taken as given.
+- A JobSet of several workers (``jobset`` backend, or the JobSet a Kubeflow Trainer
+  ``TrainJob`` runs): the chart passes the pod's JobSet labels as ``JOBSET_NAME``,
+  ``JOBSET_REPLICATED_JOB`` and ``JOBSET_JOB_INDEX``; with ``JOB_COMPLETION_INDEX`` from
+  Kubernetes, TF_CONFIG is built from the host names JobSet gives its pods,
+  ``<jobset>-<replicated job>-<job index>-<pod index>.<subdomain>``.
 - An Indexed Job of several workers (``JOB_COMPLETION_INDEX`` from Kubernetes,
   the Job's name from its pod label): TF_CONFIG is built from the pods' stable
   host names ``<job>-<index>.<headless service>``.
@@ -24,6 +29,29 @@ def tf_config_for_indexed_job(job: str, service: str, workers: int, index: int, 
     return {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
 
 
+def tf_config_for_jobset(
+    jobset: str, replicated_job: str, job_index: int, subdomain: str, workers: int, index: int, port: int
+) -> dict[str, Any]:
+    # A JobSet names its child Jobs <jobset>-<replicated job>-<job index>; each is an Indexed
+    # Job whose pods JobSet puts on the subdomain, so the host names are an Indexed Job's.
+    return tf_config_for_indexed_job(f"{jobset}-{replicated_job}-{job_index}", subdomain, workers, index, port)
+
+
+def _required(environ: Mapping[str, str], names: tuple[str, ...], workers: int, hint: str) -> None:
+    for needed in names:
+        if needed not in environ:
+            raise ConfigError(f"train.workers={workers} needs {needed}", hint)
+
+
+def _index(environ: Mapping[str, str], name: str) -> int:
+    try:
+        return int(environ[name])
+    except ValueError:
+        raise ConfigError(
+            f"{name}={environ[name]!r} is not an index: the pod's environment is not the chart's"
+        ) from None
+
+
 def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any] | None:
     if environ.get("TF_CONFIG"):
         try:
@@ -33,14 +61,27 @@ def resolve_tf_config(train: Mapping[str, Any], environ: Mapping[str, str]) -> d
     workers = int(train["workers"])
     if workers <= 1:
         return None
-    for needed in ("JOB_COMPLETION_INDEX", "JOB_NAME"):
-        if needed not in environ:
-            raise ConfigError(
-                f"train.workers={workers} needs {needed}", "run as the chart's Indexed Job, or set TF_CONFIG"
-            )
     if not train.get("service"):
         raise ConfigError(f"train.workers={workers} needs train.service: the headless Service of the workers")
-    index = int(environ["JOB_COMPLETION_INDEX"])
+    if "JOBSET_NAME" in environ:
+        names = ("JOBSET_REPLICATED_JOB", "JOBSET_JOB_INDEX", "JOB_COMPLETION_INDEX")
+        _required(environ, names, workers, "run as the chart's JobSet or TrainJob, or set TF_CONFIG")
+        job_index = _index(environ, "JOBSET_JOB_INDEX")
+        if job_index != 0:
+            # The workers are the pods of one Job; a second Job of the same replicated job would
+            # train on its own with a cluster it is no part of.
+            raise ConfigError(
+                f"JOBSET_JOB_INDEX={job_index}: the workers must be the pods of one Job",
+                "give the JobSet's replicated job replicas: 1 and as many pods (completions) as workers",
+            )
+        return tf_config_for_jobset(
+            environ["JOBSET_NAME"], environ["JOBSET_REPLICATED_JOB"], job_index, train["service"],
+            workers, _index(environ, "JOB_COMPLETION_INDEX"), int(train["port"]),
+        )  # fmt: skip
+    _required(
+        environ, ("JOB_COMPLETION_INDEX", "JOB_NAME"), workers, "run as the chart's Indexed Job, or set TF_CONFIG"
+    )
+    index = _index(environ, "JOB_COMPLETION_INDEX")
     return tf_config_for_indexed_job(environ["JOB_NAME"], train["service"], workers, index, int(train["port"]))
 
 
@@ -59,7 +100,9 @@ def choose(kind: str, train: Mapping[str, Any], environ: Mapping[str, str] | Non
     tf_config = resolve_tf_config(train, environ)
     if kind == "multi-worker" or (kind == "auto" and tf_config):
         if not tf_config:
-            raise ConfigError("--strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job")
+            raise ConfigError(
+                "--strategy multi-worker needs TF_CONFIG or train.workers > 1 in an Indexed Job or a JobSet"
+            )
         os.environ["TF_CONFIG"] = json.dumps(tf_config)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         task = tf_config.get("task", {})
