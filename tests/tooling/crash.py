@@ -189,7 +189,7 @@ def train_scenario(work: Path) -> tuple[Callable[[Path], Callable[[], int]], Cal
 
     def stage(root: Path) -> Callable[[], int]:
         if not root.exists():
-            shutil.copytree(template, root)
+            shutil.copytree(template, root, symlinks=True)  # version claims are symlinks to nowhere
         return cli("train", "--root", str(root), "--dataset", "digits", "--run-id", "r1", "--batch-size", str(batch),
                    "--max-steps", str(max_steps))  # fmt: skip
 
