@@ -6,6 +6,8 @@
 # Environment: REGISTRY (prefix, e.g. a registry host and path), ENGINE (force one),
 # PYTHON_IMAGE / TF_IMAGE (override the base images, e.g. a locally built one);
 # buildah also reads BUILDAH_ISOLATION (chroot builds where no OCI runtime can start).
+# Layers are cached (buildah is told to; docker and podman do by default), so a rebuild after a
+# change to src/ reuses the dependency layers the recipe installs first.
 # A build whose output holds a known-transient error (images/transient-build-errors) is
 # retried once, with a line saying so.
 # Arguments: the stages to build (default: all).
@@ -33,7 +35,7 @@ base_image() {  # base_image BASE: the image a base of images/stages names
 build() {  # build STAGE BASE_IMAGE EXTRA TAG
   local args=(--file images/Dockerfile --target "$1" --tag "$4" --build-arg "BASE_IMAGE=$2"
               --build-arg "EXTRA=$3" --build-arg "DLPIPE_VERSION=$version")
-  if [ "$engine" = buildah ]; then buildah bud "${args[@]}" .; else "$engine" build "${args[@]}" .; fi
+  if [ "$engine" = buildah ]; then buildah bud --layers "${args[@]}" .; else "$engine" build "${args[@]}" .; fi
 }
 
 transient_error() {  # transient_error LOG: the first line of LOG with a known-transient error

@@ -1,11 +1,19 @@
 """Kill a stage at every durable step, check the volume after each kill, re-run it, check again.
 
 Run as ``python -m tests.tooling.crash SCENARIO WORKDIR``; prints one JSON line
-per step killed and a summary line. The tests assert on that report.
+per step and a summary line. The tests assert on that report.
 
 Each attempt runs in a process forked from this one, which has imported
 TensorFlow but never run an op (so forking is safe): a step costs a fork, not a
-TensorFlow import. :mod:`dlpipe.failpoints` kills the child at step K.
+TensorFlow import. :mod:`dlpipe.failpoints` kills the child at step K. Attempts
+run side by side, one per CPU (at most ``JOBS``), each on a volume of its own.
+
+A kill just before an fsync that directly follows another fsync leaves the very
+files the kill before that other fsync left: an fsync changes nothing a process
+can see (only a power loss, which these kills do not simulate, could tell them
+apart). Such a step is reported ``same_as`` the first fsync of its run and not
+killed again, once the counting run has shown that no file was written, renamed
+or removed between the two (an audit hook watches every change Python makes).
 """
 
 from __future__ import annotations
@@ -29,10 +37,17 @@ from dlpipe.manifest import read_manifest, verify_shards
 
 CHILD_TIMEOUT_S = 300
 KILLED = -signal.SIGKILL
+JOBS = max(1, min(4, os.cpu_count() or 1))
+# Audit events that change the file system (besides "open" for writing).
+_CHANGES = frozenset({"os.chmod", "os.chown", "os.link", "os.mkdir", "os.remove", "os.rename", "os.replace",
+                      "os.rmdir", "os.symlink", "os.truncate", "os.utime", "shutil.rmtree"})  # fmt: skip
+STEP_MARK = "\0 step\n"  # no path holds a NUL
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
-def forked(work: Callable[[], int], kill_at: int = 0, log: Path | None = None) -> int:
-    """Run ``work`` in a child process; its exit code, or minus the signal that ended it."""
+def start(work: Callable[[], int], kill_at: int = 0, log: Path | None = None) -> int:
+    """Start ``work`` in a child process, armed to be killed at step ``kill_at``; its pid."""
+    sys.stdout.flush()  # or the child could print this process's pending lines again
     pid = os.fork()
     if pid == 0:  # the child: never return into the caller's stack
         code = 98
@@ -43,6 +58,12 @@ def forked(work: Callable[[], int], kill_at: int = 0, log: Path | None = None) -
             print(f"child failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         finally:
             os._exit(code)
+    return pid
+
+
+def forked(work: Callable[[], int], kill_at: int = 0, log: Path | None = None) -> int:
+    """Run ``work`` in a child process; its exit code, or minus the signal that ended it."""
+    pid = start(work, kill_at, log)
     deadline = time.monotonic() + CHILD_TIMEOUT_S
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
@@ -59,10 +80,37 @@ def cli(*argv: str) -> Callable[[], int]:
     return lambda: main([*argv, "--log-format", "json"])
 
 
-def durable_steps(work: Callable[[], int], log: Path) -> list[str]:
+def durable_steps(work: Callable[[], int], log: Path) -> tuple[list[str], list[bool]]:
+    """The steps ``work`` takes, and for each whether the file system changed between it and the next step."""
     log.unlink(missing_ok=True)
-    assert forked(work, log=log) == 0, "the stage fails without a kill"
-    return log.read_text().splitlines()
+    changes = log.with_suffix(".changes")
+
+    def watched() -> int:
+        def hook(event: str, args: tuple) -> None:
+            # failpoints opens the log once per step, after the kill check: a line there marks a step.
+            if event == "open" and str(args[0]) == str(log):
+                marks.write(STEP_MARK)
+            elif event in _CHANGES or (event == "open" and isinstance(args[2], int) and args[2] & _WRITE_FLAGS):
+                marks.write(f"{event} {args[0]}\n")
+
+        marks = changes.open("w", buffering=1)
+        sys.addaudithook(hook)
+        return work()
+
+    assert forked(watched, log=log) == 0, "the stage fails without a kill"
+    steps = log.read_text().splitlines()
+    between = changes.read_text().split(STEP_MARK)[1:]  # what changed after each step, before the next
+    return steps, [bool(text.strip()) for text in between]
+
+
+def same_as(steps: list[str], changed: list[bool]) -> dict[int, int]:
+    """Steps (1-based) whose kill leaves what an earlier step's kill left: an fsync after an fsync, nothing between."""
+    same: dict[int, int] = {}
+    for k in range(2, len(steps) + 1):
+        before = k - 1
+        if steps[before - 1].split()[0] == steps[k - 1].split()[0] == "fsync" and not changed[before - 1]:
+            same[k] = same.get(before, before)
+    return same
 
 
 # -- what must hold after any kill ------------------------------------------
@@ -141,7 +189,7 @@ def train_scenario(work: Path) -> tuple[Callable[[Path], Callable[[], int]], Cal
 
     def stage(root: Path) -> Callable[[], int]:
         if not root.exists():
-            shutil.copytree(template, root)
+            shutil.copytree(template, root, symlinks=True)  # version claims are symlinks to nowhere
         return cli("train", "--root", str(root), "--dataset", "digits", "--run-id", "r1", "--batch-size", str(batch),
                    "--max-steps", str(max_steps))  # fmt: skip
 
@@ -185,16 +233,35 @@ SCENARIOS = {
 
 def main_loop(scenario: str, work: Path) -> None:
     stage, after_rerun = SCENARIOS[scenario](work)
-    steps = durable_steps(stage(work / "count"), work / "steps.log")
+    steps, changed = durable_steps(stage(work / "count"), work / "steps.log")
+    same = same_as(steps, changed)
+    todo = [k for k in range(1, len(steps) + 1) if k not in same]
+    outcomes: dict[int, dict] = {}
+    running: dict[int, int] = {}  # pid -> k
+    while todo or running:
+        while todo and len(running) < JOBS:  # an attempt per child, reporting through a file
+            k = todo.pop(0)
+            running[start(lambda k=k: _attempt(stage, after_rerun, work, k))] = k
+        pid, status = os.wait()
+        k = running.pop(pid)
+        report = work / f"attempt-{k}.json"
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and report.is_file(), f"attempt {k} failed"
+        outcomes[k] = json.loads(report.read_text())
     for k in range(1, len(steps) + 1):
-        root = work / f"kill-{k}"
-        killed = forked(stage(root), kill_at=k) == KILLED
-        partial = partial_outputs(Layout(root))
-        rerun = forked(stage(root))
-        problems = partial + (after_rerun(root) if rerun == 0 else []) + partial_outputs(Layout(root))
-        print(json.dumps({"k": k, "step": steps[k - 1], "killed": killed, "rerun": rerun, "problems": problems}))
-        shutil.rmtree(root, ignore_errors=True)
+        print(json.dumps({"k": k, "step": steps[k - 1], **({"same_as": same[k]} if k in same else outcomes[k])}))
     print(json.dumps({"steps": len(steps), "kinds": sorted({line.split()[0] for line in steps})}))
+
+
+def _attempt(stage: Callable[[Path], Callable[[], int]], after_rerun: Callable, work: Path, k: int) -> int:
+    """Kill the stage at step ``k``, check the volume, re-run it, check again; the outcome in attempt-K.json."""
+    root = work / f"kill-{k}"
+    killed = forked(stage(root), kill_at=k) == KILLED
+    partial = partial_outputs(Layout(root))
+    rerun = forked(stage(root))
+    problems = partial + (after_rerun(root) if rerun == 0 else []) + partial_outputs(Layout(root))
+    shutil.rmtree(root, ignore_errors=True)
+    (work / f"attempt-{k}.json").write_text(json.dumps({"killed": killed, "rerun": rerun, "problems": problems}))
+    return 0
 
 
 if __name__ == "__main__":
