@@ -272,7 +272,6 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
         ("sidecar on TF Serving's port", {"sidecar": {"port": 8501}}, "sidecar.port"),
         ("HPA min above max", {"hpa": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}, "hpa.minReplicas"),
         ("PDB keeping every pod", {"replicaCount": 2, "pdb": {"minAvailable": 2}}, "pdb.minAvailable"),
-        ("canary = stable", {"model": {"version": 3}, "canary": {"version": 3}}, "canary.version"),
         ("models repeating the main model", {"models": [{"name": "digits", "version": 2}]}, "models[0].name"),
         (
             "models repeating each other",
