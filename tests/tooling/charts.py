@@ -76,9 +76,17 @@ def build_dependencies(chart: Path) -> None:
     tools_charts.build_dependencies(binary, chart, env=_helm_env())
 
 
+_rendered: dict[tuple[Any, ...], str] = {}
+
+
 def template_text(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> str:
-    build_dependencies(case.chart)
-    return render(binary, case, *extra, release=release, env=_helm_env())
+    """``helm template``'s output, once per session for the same inputs (one render in five is asked again)."""
+    files = [Path(arg) for arg in (str(case.values or ""), *extra) if arg and Path(arg).is_file()]
+    key = (binary, case, extra, release, tuple(f.read_text() for f in files))
+    if key not in _rendered:
+        build_dependencies(case.chart)
+        _rendered[key] = render(binary, case, *extra, release=release, env=_helm_env())
+    return _rendered[key]
 
 
 def template(binary: str, case: ValuesCase, *extra: str, release: str = "rel") -> list[dict[str, Any]]:
