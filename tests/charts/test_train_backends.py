@@ -297,7 +297,8 @@ def test_kueue_queues_every_backend_suspended_with_its_priority(helm: str, backe
     if platform:
         distributed["runtimeRef"] = {"name": "tf"}
     kueue = {"queueName": "team-a-gpus", "priorityClass": "research"}
-    docs = _render(helm, {"distributed": distributed, "kueue": kueue, "priorityClassName": "high"})
+    # A platform's runtime keeps its own priority class (Trainer cannot patch it): the chart refuses one.
+    docs = _render(helm, {"distributed": distributed, "kueue": kueue, "priorityClassName": "" if platform else "high"})
     workload = _kind(docs, WORKLOAD[backend])
     assert crds.problems(workload) == [] if workload["kind"] in crds.CRDS else True
     labels = workload["metadata"]["labels"]
@@ -305,12 +306,22 @@ def test_kueue_queues_every_backend_suspended_with_its_priority(helm: str, backe
     assert labels["kueue.x-k8s.io/priority-class"] == "research"
     spec = workload["spec"]["runPolicy"] if backend == "tfjob" else workload["spec"]
     assert spec["suspend"] is True, "created suspended: Kueue starts every worker at once, when admitted"
-    if not platform:  # a platform's runtime keeps its own priority class (Trainer cannot patch it)
+    if not platform:
         template, _ = _workers_pod(docs, backend)
         assert template["spec"]["priorityClassName"] == "high"
     plain = _kind(_render(helm, {"distributed": distributed}), WORKLOAD[backend])
     assert not {k for k in plain["metadata"]["labels"] if k.startswith("kueue.x-k8s.io/")}
     assert "suspend" not in (plain["spec"]["runPolicy"] if backend == "tfjob" else plain["spec"])
+
+
+def test_continuous_training_queues_each_scheduled_job_and_a_queue_change_is_a_new_run(helm: str) -> None:
+    queued = _render(helm, {"continuous": {"enabled": True}, "kueue": {"queueName": "team-a-gpus"}})
+    labels = _kind(queued, "CronJob")["spec"]["jobTemplate"]["metadata"]["labels"]
+    assert labels == {"kueue.x-k8s.io/queue-name": "team-a-gpus"}, "Kueue admits each tick's Job"
+    assert "metadata" not in _kind(_render(helm, {"continuous": {"enabled": True}}), "CronJob")["spec"]["jobTemplate"]
+    # Kueue refuses a changed queue label on a workload it admitted: a new queue is a new Job.
+    names = {_kind(_render(helm, {"kueue": {"queueName": q}}), "Job")["metadata"]["name"] for q in ("a", "b")}
+    assert len(names) == 2
 
 
 @pytest.mark.parametrize(
@@ -321,6 +332,14 @@ def test_kueue_queues_every_backend_suspended_with_its_priority(helm: str, backe
             ["distributed.runtimeRef.name", "backend"],
         ),
         ({"kueue": {"priorityClass": "research"}}, ["kueue.priorityClass", "kueue.queueName"]),
+        (
+            {"distributed": {"backend": "trainjob", "runtimeRef": {"name": "tf"}}, "priorityClassName": "high"},
+            ["priorityClassName", "distributed.runtimeRef.name"],
+        ),
+        (
+            {"distributed": {"backend": "trainjob", "runtimeRef": {"name": "tf"}}, "waitFor": {"enabled": True}},
+            ["waitFor.enabled", "distributed.runtimeRef.name"],
+        ),
         ({"kueue": {"queueName": "a queue"}}, ["queueName"]),
         ({"distributed": {"backend": "mpijob"}}, ["backend"]),
         ({"distributed": {"runtimeRef": {"kind": "Runtime"}}}, ["kind"]),

@@ -85,3 +85,36 @@ data:
   mountPath: {{ include "dlpipe.layout.configDir" . }}
   readOnly: true
 {{- end -}}
+
+{{/*
+A stage on a schedule (continuous mode): a CronJob whose Jobs keep the dlpipe Job policy and run
+one at a time (Forbid: a tick would race the one before over the same work: the same source
+changed, the same dataset version, the same run to publish).
+Call with (dict "context" $ "podSpec" "<the pod spec, rendered>" ["jobLabels" (dict …)]):
+jobLabels go on each Job (Kueue's queue label, say: Kueue then admits each tick's Job).
+*/}}
+{{- define "dlpipe.cronJob" -}}
+{{- $ := .context -}}
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  {{- include "dlpipe.metadata" (dict "context" $ "component" "continuous" "name" (include "dlpipe.componentName" (dict "context" $ "component" "continuous" "maxLength" 52))) | nindent 2 }}
+spec:
+  schedule: {{ $.Values.continuous.schedule | quote }}
+  concurrencyPolicy: Forbid
+  successfulJobsHistoryLimit: 3
+  failedJobsHistoryLimit: 3
+  jobTemplate:
+    {{- with .jobLabels }}
+    metadata:
+      labels:
+        {{- toYaml . | nindent 8 }}
+    {{- end }}
+    spec:
+      {{- include "dlpipe.job.policy" $ | nindent 6 }}
+      template:
+        metadata:
+          {{- include "dlpipe.pod.metadata" (dict "context" $ "component" "continuous") | nindent 10 }}
+        spec:
+          {{- .podSpec | nindent 10 }}
+{{- end -}}

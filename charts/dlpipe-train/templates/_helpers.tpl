@@ -28,6 +28,12 @@ other is the chart's to write (distributed.*), not config's.
 {{- if and .Values.distributed.runtimeRef.name (ne .Values.distributed.backend "trainjob") -}}
 {{- fail (printf "distributed.runtimeRef.name=%s with distributed.backend=%s: a runtime is for a TrainJob; set distributed.backend trainjob, or leave runtimeRef.name empty" .Values.distributed.runtimeRef.name .Values.distributed.backend) -}}
 {{- end -}}
+{{- if and .Values.distributed.runtimeRef.name .Values.waitFor.enabled -}}
+{{- fail (printf "waitFor.enabled with distributed.runtimeRef.name=%s: Trainer patches only the containers a platform's runtime has, so no wait for the dataset would run; set waitFor.enabled=false and install once the dataset is published" .Values.distributed.runtimeRef.name) -}}
+{{- end -}}
+{{- if and .Values.distributed.runtimeRef.name .Values.priorityClassName -}}
+{{- fail (printf "priorityClassName=%s with distributed.runtimeRef.name=%s: the platform's runtime sets its pods' priority (Trainer cannot patch it); leave priorityClassName empty, or with Kueue set kueue.priorityClass" .Values.priorityClassName .Values.distributed.runtimeRef.name) -}}
+{{- end -}}
 {{- if and .Values.kueue.priorityClass (not .Values.kueue.queueName) -}}
 {{- fail (printf "kueue.priorityClass=%s without kueue.queueName: Kueue orders only what it queues; set kueue.queueName to a LocalQueue, or leave priorityClass empty" .Values.kueue.priorityClass) -}}
 {{- end -}}
@@ -47,7 +53,8 @@ workers, its name keeps 43 (the checksum's 9 and 34 of the release's name).
 {{- define "dlpipe-train.jobName" -}}
 {{- $config := deepCopy .Values.config -}}
 {{- $_ := set $config.train "dataset" (include "dlpipe-train.dataset" .) -}}
-{{- $checksum := printf "%s\n%s\n%v\n%v" (toYaml $config) (include "dlpipe.image" (dict "image" .Values.image "context" .)) .Values.gpus .Values.distributed -}}
+{{- /* kueue too: Kueue refuses a changed queue on a workload it has admitted. */ -}}
+{{- $checksum := printf "%s\n%s\n%v\n%v\n%v" (toYaml $config) (include "dlpipe.image" (dict "image" .Values.image "context" .)) .Values.gpus .Values.distributed .Values.kueue -}}
 {{- $name := include "dlpipe.job.name" (dict "context" . "checksum" $checksum) -}}
 {{- if has .Values.distributed.backend (list "jobset" "trainjob") -}}
 {{- $suffix := $name | trunc -9 -}}
@@ -85,13 +92,18 @@ Call with the root context.
 */}}
 {{- define "dlpipe-train.workloadMetadata" -}}
 {{- $metadata := include "dlpipe.job.metadata" (dict "context" . "name" (include "dlpipe-train.jobName" .) "component" "train") | fromYaml -}}
-{{- with .Values.kueue.queueName -}}
-{{- $_ := set $metadata.labels "kueue.x-k8s.io/queue-name" . -}}
-{{- with $.Values.kueue.priorityClass -}}
-{{- $_ := set $metadata.labels "kueue.x-k8s.io/priority-class" . -}}
-{{- end -}}
-{{- end -}}
+{{- $_ := mergeOverwrite $metadata.labels (include "dlpipe-train.kueueLabels" . | fromYaml) -}}
 {{- toYaml $metadata -}}
+{{- end -}}
+
+{{/* Kueue's labels of a workload: its LocalQueue and priority; none without kueue.queueName. */}}
+{{- define "dlpipe-train.kueueLabels" -}}
+{{- with .Values.kueue.queueName }}
+kueue.x-k8s.io/queue-name: {{ . }}
+{{- with $.Values.kueue.priorityClass }}
+kueue.x-k8s.io/priority-class: {{ . }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/*
