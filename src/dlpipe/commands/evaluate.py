@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from dlpipe.commands.each import each
 from dlpipe.commands.flags import add_common, config_flag, wait_flag
 from dlpipe.errors import EXIT_NOT_BLESSED, EXIT_OK, DlpipeError
 from dlpipe.evaluate import blessing
@@ -81,13 +82,14 @@ def evaluate_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         runs = pending_runs(layout)
         if not runs:
             print("no finished runs waiting for an evaluation")
-    codes = []
-    for run_id in runs:
+
+    def evaluate(run_id: str | None) -> int:
         opts = Options.from_config(cfg, run_id)
         result = run_stage(opts, layout, cfg)
         print(describe(opts, result))
-        codes.append(EXIT_OK if result.blessed else EXIT_NOT_BLESSED)
-    return max(codes, default=EXIT_OK)
+        return EXIT_OK if result.blessed else EXIT_NOT_BLESSED
+
+    return each(runs, evaluate, lambda run_id: f"run {run_id}") if args.pending else evaluate(None)
 
 
 def describe(opts: Any, result: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dlpipe.commands.each import each
 from dlpipe.commands.flags import add_common, config_flag, wait_flag
 from dlpipe.errors import EXIT_OK, DlpipeError
 from dlpipe.export import verify_export
@@ -72,11 +73,14 @@ def train_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
             print(f"no version of dataset {cfg['train']['dataset']} waiting for a run of these settings")
     else:
         runs = [Options.from_config(cfg)]
-    for opts in runs:
+
+    def train(opts: Options) -> int:
         if args.pending or not cfg.get("run_id"):
             print(f"run id: {opts.run_id}")
         print(describe(run_stage(opts, layout, cfg)))
-    return EXIT_OK
+        return EXIT_OK
+
+    return each(runs, train, lambda opts: f"run {opts.run_id}") if args.pending else train(runs[0])
 
 
 def describe(result: Any) -> str:
