@@ -4,52 +4,25 @@ crds/gateway-api-v1.3.0, see its README), and the weighted canary they make."""
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-import yaml
 
-from tests.tooling import charts
+from tests.tooling import charts, crds
 
 CHART = charts.CHARTS / "dlpipe-serving"
-CRDS = Path(__file__).parent / "crds" / "gateway-api-v1.3.0"
+CRDS = crds.FOLDER / "gateway-api-v1.3.0"
+SERVED = "gateway.networking.k8s.io/v1"
 CHECKSUMS = {
     "gateway.networking.k8s.io_httproutes.yaml": "a4ecf600c7e0bfd3cdb24e6411938d9b330117a26675f303cc6d9a407cb257d1",
     "gateway.networking.k8s.io_grpcroutes.yaml": "5867279c3cfd77377fe7e9255b22751f17592242b9b5e7485c74b13b268d13c5",
 }
-KINDS = {
-    "HTTPRoute": "gateway.networking.k8s.io_httproutes.yaml",
-    "GRPCRoute": "gateway.networking.k8s.io_grpcroutes.yaml",
-}
+KINDS = ("HTTPRoute", "GRPCRoute")
 GATEWAY = ("gateway.enabled=true", "gateway.parentRefs[0].name=public", "gateway.parentRefs[0].namespace=gateways")
-
-
-def _strict(node: Any) -> Any:
-    """The schema with unknown fields refused, as ``kubernetes-validate --strict`` refuses them."""
-    if isinstance(node, dict):
-        node = {k: _strict(v) for k, v in node.items()}
-        if "properties" in node and "additionalProperties" not in node:
-            node["additionalProperties"] = False
-    elif isinstance(node, list):
-        node = [_strict(v) for v in node]
-    return node
-
-
-@functools.cache
-def crd(kind: str) -> dict[str, Any]:
-    return yaml.safe_load((CRDS / KINDS[kind]).read_text())
-
-
-@functools.cache
-def validator(kind: str) -> jsonschema.Draft7Validator:
-    served = next(v for v in crd(kind)["spec"]["versions"] if v["name"] == "v1")
-    return jsonschema.Draft7Validator(_strict(served["schema"]["openAPIV3Schema"]))
 
 
 # The CEL rules of the CRDs that concern what the chart renders, as plain Python.
@@ -93,7 +66,8 @@ def cel_problems(route: dict[str, Any]) -> list[str]:
 
 
 def problems(route: dict[str, Any]) -> list[str]:
-    found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator(route["kind"]).iter_errors(route)]
+    errors = crds.validator(route["kind"], SERVED).iter_errors(route)
+    found = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
     return found + cel_problems(route)
 
 
@@ -114,8 +88,8 @@ def test_the_crds_are_the_released_ones() -> None:
         assert hashlib.sha256((CRDS / name).read_bytes()).hexdigest() == digest, f"{name} differs from v1.3.0"
         assert digest in (CRDS / "README.md").read_text()
     for kind in KINDS:
-        assert crd(kind)["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.3.0"
-        assert crd(kind)["spec"]["names"]["kind"] == kind
+        assert crds.crd(kind)["metadata"]["annotations"]["gateway.networking.k8s.io/bundle-version"] == "v1.3.0"
+        assert crds.crd(kind)["spec"]["names"]["kind"] == kind
 
 
 def test_the_checks_refuse_what_an_api_server_would() -> None:
@@ -154,7 +128,7 @@ def test_values_schema_takes_parent_refs_and_hostnames_as_the_crd_does() -> None
 
     values = json.loads((CHART / "values.schema.json").read_text())["properties"]["gateway"]["properties"]
     for kind in KINDS:
-        spec = next(v for v in crd(kind)["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
+        spec = next(v for v in crds.crd(kind)["spec"]["versions"] if v["name"] == "v1")["schema"]["openAPIV3Schema"]
         for field in ("parentRefs", "hostnames"):
             assert plain(values[field]) == plain(spec["properties"]["spec"]["properties"][field]), (kind, field)
     assert values["parentRefs"]["items"]["additionalProperties"] is False

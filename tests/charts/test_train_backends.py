@@ -92,7 +92,8 @@ def test_the_crds_are_the_released_ones() -> None:
         )
         readme = (crds.FOLDER / name.split("/")[0] / "README.md").read_text()
         assert digest in readme and name.split("/")[1] in readme
-    assert set(CHECKSUMS) == set(crds.CRDS.values())
+    # The Gateway API's are the serving chart's, checked in test_gateway_routes.py.
+    assert set(CHECKSUMS) == {path for path in crds.CRDS.values() if not path.startswith("gateway-api-")}
     for kind in crds.CRDS:
         assert crds.crd(kind)["spec"]["names"]["kind"] == kind
     assert crds.api_versions("JobSet") == ["jobset.x-k8s.io/v1alpha2"]

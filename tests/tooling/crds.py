@@ -21,6 +21,8 @@ CRDS = {
     "ClusterQueue": "kueue-v0.19.2/kueue.x-k8s.io_clusterqueues.yaml",
     "LocalQueue": "kueue-v0.19.2/kueue.x-k8s.io_localqueues.yaml",
     "WorkloadPriorityClass": "kueue-v0.19.2/kueue.x-k8s.io_workloadpriorityclasses.yaml",
+    "HTTPRoute": "gateway-api-v1.3.0/gateway.networking.k8s.io_httproutes.yaml",
+    "GRPCRoute": "gateway-api-v1.3.0/gateway.networking.k8s.io_grpcroutes.yaml",
 }
 
 
