@@ -103,7 +103,7 @@ def test_continuous_mode_runs_every_stage_on_a_schedule(helm: str, tmp_path: Pat
     container = _pod(train)["containers"][0]
     assert container["args"][:2] == ["train", "--pending"]
     assert "DLPIPE_RUN_ID" not in [e["name"] for e in container["env"]]  # runs are named after their version
-    assert _pod(evaluate)["containers"][0]["args"][:2] == ["evaluate", "--pending"]
+    assert _pod(evaluate)["containers"][0]["args"][:2] == ["evaluate", "--pending=digits"], "this pipeline's runs"
     assert all(c["spec"]["concurrencyPolicy"] == "Forbid" for c in (ingest, train, evaluate))
     assert "run_id" not in _config(docs, _pod(train), tmp_path)
 
