@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-serve", action="store_true", help="stop after publishing")
     parser.add_argument("--port", type=int, default=8501, help="serve-local's port (default: %(default)s)")
     add_common(parser)
-    parser.set_defaults(handler=run_command, config_base=SAMPLE, tensorflow=True)
+    parser.set_defaults(handler=run_command, config_base=SAMPLE, tensorflow=True, preflight=_preflight)
 
 
 def _policy() -> str:
@@ -91,10 +91,13 @@ def _train_options(cfg: dict[str, Any], layout: Layout) -> TrainOptions:
     return opts
 
 
+def _preflight(args: argparse.Namespace) -> None:
+    if "serve" in _stages(args.stages, args.no_serve):
+        require_free_port(args.port)  # before the work, not after it
+
+
 def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     stages = _stages(args.stages, args.no_serve)
-    if "serve" in stages:
-        require_free_port(args.port)  # before the work, not after it
     cfg = with_dataset_name(cfg)
     layout = Layout.from_config(cfg)
     times: dict[str, float] = {}
