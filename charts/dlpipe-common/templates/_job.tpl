@@ -4,10 +4,23 @@ Jobs that survive `helm upgrade`.
 A Job's pod template is immutable, so a changed Job would make `helm upgrade`
 fail, and deleting it would kill a run in progress. Instead each Job's name
 carries a checksum of what it runs: an upgrade that changes nothing keeps the
-same Job; one that changes the configuration or image creates a new Job, and
+same Job; one that changes the configuration, the image or anything else of its
+pod (resources, scheduling, env, ...) creates a new Job, and
 `helm.sh/resource-policy: keep` stops helm from deleting the old one while it
 may still be running. Finished Jobs go away after job.ttlSecondsAfterFinished.
 */}}
+
+{{/*
+The checksum of what a Job runs: the stage's own text (its configuration file, its image) and
+every value, but those that reach no Job's pod (tests, networkPolicy, tensorboard, continuous,
+the service account's annotations), so that changing those keeps the Job.
+Call with (dict "context" $ "run" "<the stage's own text>").
+*/}}
+{{- define "dlpipe.job.checksum" -}}
+{{- $values := omit .context.Values "tests" "networkPolicy" "tensorboard" "continuous" -}}
+{{- $_ := set $values "serviceAccount" (omit ($values.serviceAccount | default dict) "annotations") -}}
+{{- printf "%s\n%s" .run (toYaml $values) -}}
+{{- end -}}
 
 {{/*
 <fullname>-<8 hex of the checksum>, 58 characters at most: the pods of an Indexed Job are named

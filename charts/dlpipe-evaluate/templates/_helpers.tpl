@@ -14,10 +14,10 @@
 {{- include "dlpipe.stageConfig" (dict "context" . "config" $config) -}}
 {{- end -}}
 
-{{/* Everything that defines an evaluation: a change makes a new Job instead of patching the old one. */}}
+{{/* Everything the Job runs: a change makes a new Job instead of patching the old one. */}}
 {{- define "dlpipe-evaluate.jobName" -}}
-{{- $checksum := printf "%s\n%s" (include "dlpipe-evaluate.config" .) (include "dlpipe.image" (dict "image" .Values.image "context" .)) -}}
-{{- include "dlpipe.job.name" (dict "context" . "checksum" $checksum) -}}
+{{- $run := printf "%s\n%s" (include "dlpipe-evaluate.config" .) (include "dlpipe.image" (dict "image" .Values.image "context" .)) -}}
+{{- include "dlpipe.job.name" (dict "context" . "checksum" (include "dlpipe.job.checksum" (dict "context" . "run" $run))) -}}
 {{- end -}}
 
 {{/*

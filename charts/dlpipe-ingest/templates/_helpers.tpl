@@ -61,10 +61,10 @@ given twice counts once, its last fraction; a sum within 1e-6 of 1 is 1) naming 
 {{- end -}}
 {{- end -}}
 
-{{/* Everything that defines a run: a change makes a new Job instead of patching the old one. */}}
+{{/* Everything the Job runs: a change makes a new Job instead of patching the old one. */}}
 {{- define "dlpipe-ingest.jobName" -}}
-{{- $checksum := printf "%s\n%s" (include "dlpipe-ingest.config" .) (include "dlpipe.image" (dict "image" .Values.image "context" .)) -}}
-{{- include "dlpipe.job.name" (dict "context" . "checksum" $checksum) -}}
+{{- $run := printf "%s\n%s" (include "dlpipe-ingest.config" .) (include "dlpipe.image" (dict "image" .Values.image "context" .)) -}}
+{{- include "dlpipe.job.name" (dict "context" . "checksum" (include "dlpipe.job.checksum" (dict "context" . "run" $run))) -}}
 {{- end -}}
 
 {{/* Pod volumes: the shared claim, /tmp, and the configuration file. */}}

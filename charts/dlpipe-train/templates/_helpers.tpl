@@ -45,7 +45,8 @@ other is the chart's to write (distributed.*), not config's.
 {{- end -}}
 
 {{/*
-Everything that defines a run: a change makes a new Job (a new run) instead of patching the old one.
+Everything the Job runs (dlpipe.job.checksum): a change makes a new Job, and without config.run_id
+a new run, instead of patching the old one.
 A JobSet names its pods <jobset>-<replicated job>-<job index>-<pod index>-<5 random>, which
 JobSet refuses beyond 63 characters: with "worker" (or Trainer's "node"), job 0 and up to 1024
 workers, its name keeps 43 (the checksum's 9 and 34 of the release's name).
@@ -53,9 +54,9 @@ workers, its name keeps 43 (the checksum's 9 and 34 of the release's name).
 {{- define "dlpipe-train.jobName" -}}
 {{- $config := deepCopy .Values.config -}}
 {{- $_ := set $config.train "dataset" (include "dlpipe-train.dataset" .) -}}
-{{- /* kueue too: Kueue refuses a changed queue on a workload it has admitted. */ -}}
-{{- $checksum := printf "%s\n%s\n%v\n%v\n%v" (toYaml $config) (include "dlpipe.image" (dict "image" .Values.image "context" .)) .Values.gpus .Values.distributed .Values.kueue -}}
-{{- $name := include "dlpipe.job.name" (dict "context" . "checksum" $checksum) -}}
+{{- /* Every value of the pod too (gpus, distributed, kueue: Kueue refuses a changed queue on a workload it has admitted). */ -}}
+{{- $run := printf "%s\n%s" (toYaml $config) (include "dlpipe.image" (dict "image" .Values.image "context" .)) -}}
+{{- $name := include "dlpipe.job.name" (dict "context" . "checksum" (include "dlpipe.job.checksum" (dict "context" . "run" $run))) -}}
 {{- if has .Values.distributed.backend (list "jobset" "trainjob") -}}
 {{- $suffix := $name | trunc -9 -}}
 {{- $name = printf "%s%s" ($name | trimSuffix $suffix | trunc 34 | trimSuffix "-") $suffix -}}
