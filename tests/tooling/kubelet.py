@@ -488,6 +488,9 @@ class Cluster:
         for other in self.running:
             if pod.ports & other.ports:
                 raise Refused(f"{where}: ports {sorted(pod.ports & other.ports)} are held by {other.where}")
+        held = sorted(port for port in pod.ports if not _free(port))
+        if held:  # else a probe would pass against that process while the pod's own exits
+            raise Refused(f"{where}: ports {held} are held by a process outside this cluster (another test?)")
         hosts = self.hostnames()
         if hostname and spec.get("subdomain"):
             hosts += _dns_names(f"{hostname}.{spec['subdomain']}", namespace)
@@ -827,6 +830,16 @@ def _probe(pod: Pod, container: str, probe: dict[str, Any], ports: dict[str, int
             return 200 <= response.status < 400
     except OSError:
         return False
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _named_ports(container: dict[str, Any]) -> dict[str, int]:
