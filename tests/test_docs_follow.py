@@ -37,10 +37,10 @@ CPU_DEVIATIONS: dict[str, dict[str, tuple[Any, str]]] = {
     "train": {
         "train.image_size": (32, "ResNet50's smallest input; 128 costs 16 times the CPU per step"),
         "train.batch_size": (16, "the sample download has 26 training images: a batch of 128 is none"),
-        "train.epochs": (1, "two steps on the CPU instead of 10 (20 for pets-resnet-2) epochs on a GPU"),
+        "train.epochs": (1, "one step on the CPU instead of 10 epochs on a GPU"),
     },
     "eval": {
-        "evaluate.thresholds": (["accuracy>=0.0"], "two steps do not make a classifier: 0.8 is out of reach"),
+        "evaluate.thresholds": (["accuracy>=0.0"], "one step does not make a classifier: 0.8 is out of reach"),
     },
 }
 
@@ -246,18 +246,17 @@ def _on_the_cpu(release: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]
 
 @pytest.mark.slow
 def test_the_walkthrough_runs_as_pods(followed: dict[str, Follower], tmp_path: Path, moto_url: str) -> None:
-    """docs/walkthrough.md's steps 1 to 6, its renders run by tests/tooling/kubelet.py in its order on a
+    """docs/walkthrough.md's steps 1 to 5, its renders run by tests/tooling/kubelet.py in its order on a
     fresh volume, the images from the registry it pushed them to: the EFS volume (no prepare Job: `helm
     test data` makes the tree), the Kaggle download from S3 with the IAM role of the ingest's service
     account (EKS's webhook and STS emulated against moto, no key anywhere), ResNet50 asking for a GPU
     (run on the CPU), the evaluation waiting for the export, TF Serving (serve-local), every `helm test`,
-    and `dlpipe predict --image` on a photo. Then the retrain: with CPU_DEVIATIONS both runs train the
-    same two steps from the same seed, so pets-resnet-2 ties version 1, and `accuracy>=0.005` refuses a
-    tie. TensorBoard's Deployment is not started (its command is not one the harness runs)."""
+    and `dlpipe predict --image` on a photo. Not replayed: TensorBoard's Deployment (its command is not
+    one the harness runs) and step 6's retrain (a second ResNet50 run and evaluation: about 70 s more)."""
     import boto3
 
     from dlpipe.layout import Layout
-    from tests.tooling.kubelet import DLPIPE, Cluster, PodFailed
+    from tests.tooling.kubelet import DLPIPE, Cluster
     from tests.tooling.s3_server import ACCESS_KEY, SECRET_KEY
     from tests.tooling.sample_data import make_pets_download, zip_contents
 
@@ -303,19 +302,9 @@ def test_the_walkthrough_runs_as_pods(followed: dict[str, Follower], tmp_path: P
 
         manifest = json.loads(layout.manifest_path("pets", 1).read_text())
         assert manifest["label"]["classes"] == ["Cat", "Dog"]
+        assert sum(split["examples"] for split in manifest["splits"].values()) == 32, "16 photos of each"
         assert manifest["skipped"] == {"corrupt image": 1, "not an image": 1, "file outside the class folders": 2}
         assert layout.run_paths("pets-resnet-1").export.is_complete()
         assert layout.model_versions("pets") == [1]
-
-        cluster.apply(step("upgrade", "train"))
-        cluster.apply(step("upgrade", "eval"))
-        with pytest.raises(PodFailed, match="container evaluate exited 3"):
-            cluster.run_jobs()  # pets-resnet-2 trained, then refused: the evaluation Job fails with exit code 3
-        assert cluster.run_tests("train") == ["train-dlpipe-train-test"]
-        assert cluster.run_tests("eval") == ["eval-dlpipe-evaluate-test"]  # the decision, blessed or not
-    evaluation = layout.run_paths("pets-resnet-2").evaluation
-    blessing, metrics = (json.loads(path.read_text()) for path in (evaluation.blessing, evaluation.metrics))
-    assert metrics["candidate"]["accuracy"] == metrics["baseline"]["accuracy"], "the same two steps: a tie"
-    change = next(check for check in blessing["checks"] if check["kind"] == "change")
-    assert blessing["baseline_version"] == 1 and not blessing["blessed"] and not change["passed"], blessing
-    assert layout.model_versions("pets") == [1]
+    blessing = json.loads(layout.run_paths("pets-resnet-1").evaluation.blessing.read_text())
+    assert blessing["blessed"] and blessing["model_name"] == "pets", blessing
