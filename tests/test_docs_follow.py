@@ -282,7 +282,8 @@ def test_the_walkthrough_runs_as_pods(followed: dict[str, Follower], tmp_path: P
         assert cluster.run_jobs() == [], "EFS through an access point: no prepare Job"
         assert cluster.run_tests("data") == ["data-dlpipe-storage-test"]
         cluster.apply(step("install", "pets"))
-        cluster.run_jobs()
+        (ingest,) = cluster.run_jobs()
+        assert (cluster.pods[f"Job/{ingest}"][0].folder / "volumes" / "aws-iam-token" / "token").is_file(), "IRSA"
         assert cluster.run_tests("pets") == ["pets-dlpipe-ingest-test"]
         cluster.apply(step("install", "train"))
         cluster.run_jobs()
