@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 export PATH="$PWD/.tools/bin:$PATH"
-exec .venv/bin/python -m pytest "$@"
+# A process per CPU, each taking whole test files (tests/conftest.py groups them); `-n 0` runs one.
+exec .venv/bin/python -m pytest -n logical --dist loadgroup "$@"

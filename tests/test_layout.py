@@ -233,15 +233,22 @@ def test_a_claim_says_who_made_it_and_whether_it_may_still_appear(tmp_path: Path
     assert allocate_version(tmp_path, "run-a") == 1
     (tmp_path / ".versions" / "2").mkdir()  # a claim made before claims said who made them
     (claim,) = claims(tmp_path)
-    assert (claim.version, claim.owner, claim.pid) == (1, "run-a", os.getpid()) and claim.in_flight()
+    assert (claim.version, claim.owner, claim.pid) == (1, "run-a", os.getpid()) and claim.in_flight(claim.made)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    assert not dataclasses.replace(claim, pid=int(dead.stdout)).in_flight(), "its writer is gone"
-    assert not dataclasses.replace(claim, made=time.time() - 2 * CLAIM_WINDOW_S).in_flight(), "it never appeared"
-    assert dataclasses.replace(claim, host="another-node").in_flight(), "another node's writer may be alive"
+    assert not dataclasses.replace(claim, pid=int(dead.stdout)).in_flight(claim.made), "its writer is gone"
+    later = claim.made + 2 * CLAIM_WINDOW_S  # on the volume's clock, whatever this node's says
+    assert not claim.in_flight(later), "it never appeared"
+    assert dataclasses.replace(claim, host="another-node").in_flight(claim.made), "another node's writer may be alive"
 
 
-def test_the_same_run_in_place_first_under_a_higher_version_reports_the_lower(tmp_path: Path) -> None:
-    """The order that made concurrent publishes disagree: version 2 appears before version 1 of the same run."""
+@pytest.mark.parametrize("skew", [0, 300, -300], ids=["same-clock", "node-ahead", "node-behind"])
+def test_the_same_run_in_place_first_under_a_higher_version_reports_the_lower(
+    tmp_path: Path, skew: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order that made concurrent publishes disagree: version 2 appears before version 1 of the same
+    run. Whatever this node's clock says beside the file server's, which stamps the claims."""
+    node_time = time.time
+    monkeypatch.setattr(time, "time", lambda: node_time() + skew)
     layout = Layout(tmp_path / "vol")
     first, second = _export(tmp_path / "a", "same"), _export(tmp_path / "b", "same")
     with ThreadPoolExecutor(1) as pool, layout.publish_model("m", owner="same") as slow:

@@ -34,6 +34,7 @@ NOT_RUN = re.compile(r"<!-- not run: (\S.*?) -->\s*$")
 DECIMAL = re.compile(r"\d+\.\d+")
 PORTS = (8501, 8500)  # serve-local's defaults, which the examples use
 LOCK = Path("/tmp/dlpipe-readme-examples.lock")  # one README run at a time on a machine: the ports are fixed
+pytestmark = pytest.mark.xdist_group("fixed-ports")  # beside the chart pods that serve on these ports
 
 
 @dataclass

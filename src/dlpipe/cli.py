@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cfg = config.load_config(config_overrides(args), getattr(args, "config", None), base=base)
             log.setup(cfg["log_format"], verbose)
             check_root(cfg)
+        if preflight := getattr(args, "preflight", None):
+            preflight(args)  # what can be refused at once (a port in use) is, not after TensorFlow's seconds
         if getattr(args, "tensorflow", False):
             log.import_tensorflow(verbose)  # here, so that its start-up noise is kept off the terminal
         return args.handler(args, cfg)

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +49,13 @@ class Claim:
     pid: int
     made: float
 
-    def in_flight(self) -> bool:
-        """Whether its writer may still rename it into place: recent, and not a process known to be dead."""
-        if time.time() - self.made > CLAIM_WINDOW_S:
+    def in_flight(self, now: float) -> bool:
+        """Whether its writer may still rename it into place: recent, and not a process known to be dead.
+
+        ``now`` is a time on the volume's clock, such as the ``made`` of a claim just made: claims
+        are stamped by the file server, whose clock may differ from this node's by minutes.
+        """
+        if now - self.made > CLAIM_WINDOW_S:
             return False
         return self.host != socket.gethostname() or _alive(self.pid)
 

@@ -39,7 +39,13 @@ def test_continuous_mode(helm: str) -> None:
     docs = charts.template(helm, CI["continuous"])
     cron = next(d for d in docs if d["kind"] == "CronJob")
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
-    assert "--pending" in cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"][:2] == [
+        "evaluate",
+        "--pending",
+    ]  # every run on the volume: no dataset named
+    named = charts.template(helm, CI["continuous"], "--set", "continuous.dataset=pets")
+    pod = next(d for d in named if d["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"][1] == "--pending=pets"
     rules = cron["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
     assert rules[0]["action"] == "Ignore" and rules[1]["onExitCodes"]["values"] == [2, 3], "the Job's retry policy"
     assert not [d for d in docs if d["kind"] == "Job"]

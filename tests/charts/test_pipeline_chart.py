@@ -36,12 +36,12 @@ def _pod(workload: dict[str, Any]) -> dict[str, Any]:
     return (spec["jobTemplate"]["spec"] if workload["kind"] == "CronJob" else spec)["template"]["spec"]
 
 
-def _config(docs: dict, pod: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
-    """The stage's configuration file as dlpipe reads it."""
+def _config(docs: dict, pod: dict[str, Any], tmp_path: Path, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """The stage's configuration file as dlpipe reads it (with ``environ``, a container's variables)."""
     name = next(v["configMap"]["name"] for v in pod["volumes"] if v["name"] == "config")
     path = tmp_path / f"{name}.yaml"
     path.write_text(docs[("ConfigMap", name)]["data"][CONFIG_FILE])
-    return load_config(config_file=path, environ={})
+    return load_config(config_file=path, environ=environ or {})
 
 
 def test_each_stage_waits_for_the_one_before_it_on_the_shared_claim(helm: str, tmp_path: Path) -> None:
@@ -65,6 +65,24 @@ def test_each_stage_waits_for_the_one_before_it_on_the_shared_claim(helm: str, t
     assert claims == {"pipeline-data"} and ("PersistentVolumeClaim", "pipeline-data") in docs
     assert not [d for d in docs.values() if "helm.sh/hook" in d["metadata"].get("annotations", {})
                 and d["kind"] == "Job" and d["metadata"]["labels"]["app.kubernetes.io/name"] != "storage"]  # fmt: skip
+
+
+def test_the_waits_read_the_stage_configuration_with_its_secrets(helm: str, tmp_path: Path) -> None:
+    """An init container runs dlpipe on the stage's configuration file: a secret it names
+    ({fromEnv: NAME}, from extraEnv) must be in the init container's env too."""
+    token = {"name": "HOOK_TOKEN", "valueFrom": {"secretKeyRef": {"name": "hooks", "key": "token"}}}
+    hook = {"type": "event", "endpoint": "https://hooks.example.com/dlpipe",
+            "headers": {"Authorization": {"fromEnv": "HOOK_TOKEN"}}}  # fmt: skip
+    stage = {"extraEnv": [token], "config": {"events": {"endpoints": [hook]}}}
+    more = charts.values_file({"train": stage, "evaluate": stage})
+    rendered = charts.template(helm, charts.ValuesCase(CHART, ONE_SHOT), "--values", str(more), release="pipeline")
+    docs = {(doc["kind"], doc["metadata"]["name"]): doc for doc in rendered}
+    for stage in ("train", "evaluate"):
+        pod = _pod(_one(docs, "Job", stage))
+        [wait] = pod["initContainers"]
+        environ = {env["name"]: "set" for env in wait["env"]}
+        assert "HOOK_TOKEN" in environ, wait["env"]
+        _config(docs, pod, tmp_path, environ)  # dlpipe reads it as the init container does, or raises
 
 
 def test_an_upgrade_with_new_training_settings_is_a_new_run_and_its_evaluation(helm: str) -> None:
@@ -103,7 +121,7 @@ def test_continuous_mode_runs_every_stage_on_a_schedule(helm: str, tmp_path: Pat
     container = _pod(train)["containers"][0]
     assert container["args"][:2] == ["train", "--pending"]
     assert "DLPIPE_RUN_ID" not in [e["name"] for e in container["env"]]  # runs are named after their version
-    assert _pod(evaluate)["containers"][0]["args"][:2] == ["evaluate", "--pending"]
+    assert _pod(evaluate)["containers"][0]["args"][:2] == ["evaluate", "--pending=digits"], "this pipeline's runs"
     assert all(c["spec"]["concurrencyPolicy"] == "Forbid" for c in (ingest, train, evaluate))
     assert "run_id" not in _config(docs, _pod(train), tmp_path)
 

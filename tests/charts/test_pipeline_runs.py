@@ -27,7 +27,7 @@ from tests.tooling.kubelet import Cluster, PodFailed
 from tests.tooling.s3_server import ACCESS_KEY, SECRET_KEY
 from tests.tooling.sample_data import make_npz
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixed-ports")]  # the serving chart's ports, as rendered
 
 CHART = charts.CHARTS / "dlpipe"
 REST = "http://127.0.0.1:8501/v1/models/digits"  # the serving chart's TF Serving port, as rendered

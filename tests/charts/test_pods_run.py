@@ -24,7 +24,7 @@ from tests.tooling.kubelet import Cluster, Refused
 from tests.tooling.s3_server import ACCESS_KEY, SECRET_KEY
 from tests.tooling.sample_data import make_npz
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fixed-ports")]  # the serving chart's ports, as rendered
 
 # Few steps of the ci model: what is checked is that the pods run, and that it learns enough to
 # pass the evaluate ci values' threshold (three times chance).

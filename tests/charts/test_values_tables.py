@@ -160,6 +160,13 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
         ("a stage's own claim", {"train": {"sharedVolume": {"claimName": "other"}}}, "train.sharedVolume.claimName"),
         ("storage on an existing claim", {"storage": {"existingClaim": "mine"}}, "storage.existingClaim"),
         ("continuous training alone", {"train": {"continuous": {"enabled": True}}}, "train.continuous.enabled"),
+        ("ingest names another dataset", {"ingest": {"config": {"ingest": {"dataset": "pets"}}}},
+         "ingest.config.ingest.dataset"),  # fmt: skip
+        ("train reads another dataset", {"train": {"config": {"train": {"dataset": "pets@2"}}}},
+         "train.config.train.dataset"),  # fmt: skip
+        ("evaluate publishes another model", {"evaluate": {"config": {"evaluate": {"model_name": "pets"}}}},
+         "evaluate.config.evaluate.model_name"),  # fmt: skip
+        ("serving serves another model", {"serving": {"model": {"name": "pets"}}}, "serving.model.name"),
         ("evaluation without a run", {"train": {"enabled": False}}, "evaluate.config.run_id"),
         ("no source", {"ingest": {"config": {"ingest": {"source": None}}}}, "ingest:config.ingest.source"),
         ("zero wait", {"train": {"waitFor": {"seconds": 0}}}, "train:waitFor.seconds"),

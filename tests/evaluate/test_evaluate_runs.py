@@ -213,11 +213,17 @@ def test_blessing_show_and_pending(volume: Path, baseline: str, capsys: pytest.C
     assert run_cli("blessing", "show", "weak", "--root", str(volume), "--require-blessed") == EXIT_NOT_BLESSED
     assert run_cli("blessing", "show", "never", "--root", str(volume), "--wait", "0.1") == 1
     capsys.readouterr()
-    args = ["train", "--root", str(volume), "--dataset", "digits", "--max-steps", "3"]
-    assert run_cli(*args, "--run-id", "fresh") == 0
+    for dataset in ("digits", "iris"):
+        args = ["--dataset", dataset, "--max-steps", "3", "--run-id", f"fresh-{dataset}"]
+        assert run_cli("train", "--root", str(volume), *args) == 0
     capsys.readouterr()
-    assert run_cli("evaluate", "--root", str(volume), "--pending", "--model-name", "pending-model",
-                   "--bless-without-thresholds") == 0  # fmt: skip
-    assert "run fresh: blessed" in capsys.readouterr().out
-    assert run_cli("evaluate", "--root", str(volume), "--pending", "--model-name", "pending-model") == 0
-    assert "no finished runs waiting" in capsys.readouterr().out
+    pending = ["evaluate", "--root", str(volume), "--bless-without-thresholds"]
+    assert run_cli(*pending, "--model-name", "pending-model", "--pending=digits") == 0  # iris's is another pipeline's
+    assert "run fresh-digits: blessed" in capsys.readouterr().out
+    assert run_cli(*pending, "--model-name", "pending-model", "--pending", "digits") == 0
+    assert "no finished runs waiting for an evaluation (of dataset digits)" in capsys.readouterr().out
+    assert run_cli(*pending, "--model-name", "iris", "--pending") == 0  # of any dataset
+    assert "run fresh-iris: blessed" in capsys.readouterr().out
+    assert run_cli(*pending, "--model-name", "iris", "--pending") == 0
+    assert "no finished runs waiting for an evaluation\n" in capsys.readouterr().out
+    assert run_cli(*pending, "--model-name", "iris", "--pending=Iris") == 2  # not a dataset name

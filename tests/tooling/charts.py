@@ -68,9 +68,25 @@ def run_helm(binary: str, *args: str, check: bool = True) -> subprocess.Complete
     return result
 
 
+BUILT = "TESTS_CHART_DEPENDENCIES_BUILT"  # set by build_all_dependencies, seen by the xdist workers
+
+
+def build_all_dependencies() -> None:
+    """Every chart's ``charts/``, once, before any test runs (tests/conftest.py). Tests run in parallel
+    processes, and ``helm dependency update`` rewrites ``charts/*.tgz`` that a render beside it reads."""
+    binary = helm_binary(3) or helm_binary(4)
+    if binary is None:
+        return  # the tests that need helm say so, one by one
+    tools_charts.build_dependencies(binary, *chart_dirs(kind=None), env=_helm_env())
+    os.environ[BUILT] = "1"
+
+
 @functools.cache
 def build_dependencies(chart: Path) -> None:
-    """Vendor the library chart (and, into the pipeline chart, the stage charts) into ``charts/``."""
+    """Vendor the library chart (and, into the pipeline chart, the stage charts) into ``charts/``,
+    unless the session built this checkout's already."""
+    if os.environ.get(BUILT) and chart.parent == CHARTS:
+        return
     binary = helm_binary(3) or helm_binary(4)
     assert binary, "no helm binary: run scripts/setup.sh"
     tools_charts.build_dependencies(binary, chart, env=_helm_env())
@@ -113,7 +129,10 @@ def values_file(values: dict[str, Any]) -> Path:
     folder = Path(tempfile.gettempdir()) / "dlpipe-chart-values"
     folder.mkdir(exist_ok=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
-    path.write_text(text)
+    if not path.exists():  # written whole, then renamed: another test process may read it at once
+        part = path.with_name(f"{path.name}.{os.getpid()}")
+        part.write_text(text)
+        part.replace(path)
     return path
 
 

@@ -26,6 +26,8 @@ initContainers:
     env:
       - name: HOME
         value: /tmp
+      {{- /* It reads the stage's configuration, whose secrets ({fromEnv: NAME}) come from extraEnv. */}}
+      {{- with include "dlpipe.extraEnv" $ }}{{ . | trim | nindent 6 }}{{ end }}
     securityContext:
       {{- include "dlpipe.containerSecurityContext" $ | nindent 6 }}
     {{- with include "dlpipe.resources" (dict "resources" $.Values.waitFor.resources "field" "waitFor.resources") }}{{ . | trim | nindent 4 }}{{ end }}

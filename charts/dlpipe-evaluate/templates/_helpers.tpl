@@ -1,6 +1,11 @@
+{{/* The model to publish: config.evaluate.model_name, else the pipeline's (global.dlpipe.model). */}}
+{{- define "dlpipe-evaluate.modelName" -}}
+{{- include "dlpipe.pipeline.required" (dict "context" . "value" .Values.config.evaluate.model_name "key" "model" "field" "config.evaluate.model_name" "what" "the name to publish under, as TF Serving serves it") -}}
+{{- end -}}
+
 {{/* The configuration file, exactly as dlpipe reads it. */}}
 {{- define "dlpipe-evaluate.config" -}}
-{{- $model := include "dlpipe.pipeline.required" (dict "context" . "value" .Values.config.evaluate.model_name "key" "model" "field" "config.evaluate.model_name" "what" "the name to publish under, as TF Serving serves it") -}}
+{{- $model := include "dlpipe-evaluate.modelName" . -}}
 {{- if not (or .Values.config.run_id .Values.continuous.enabled) -}}
 {{- fail "config.run_id is required (the training run to evaluate), unless continuous.enabled evaluates every finished run" -}}
 {{- end -}}

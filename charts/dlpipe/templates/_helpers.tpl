@@ -33,6 +33,21 @@ Values that are each valid but break the chain between stages: each check names 
 {{- fail (printf "storage.existingClaim=%s: in a pipeline, name a claim that exists with global.dlpipe.claimName and set storage.enabled=false" .) -}}
 {{- end -}}
 {{- end -}}
+{{- if and .Values.ingest.enabled .Values.train.enabled -}}
+{{- $ingested := include "dlpipe-ingest.dataset" .Subcharts.ingest -}}
+{{- $trained := include "dlpipe-train.dataset" .Subcharts.train -}}
+{{- if ne $ingested (splitList "@" $trained | first) -}}
+{{- fail (printf "ingest writes dataset %s, train reads %s (ingest.config.ingest.dataset, train.config.train.dataset, else global.dlpipe.dataset): training would wait for a dataset nothing ingests; name it once, in global.dlpipe.dataset" $ingested $trained) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.evaluate.enabled .Values.serving.enabled -}}
+{{- $published := include "dlpipe-evaluate.modelName" .Subcharts.evaluate -}}
+{{- $served := list -}}
+{{- range include "dlpipe-serving.models" .Subcharts.serving | fromJsonArray }}{{ $served = append $served .name }}{{ end -}}
+{{- if not (has $published $served) -}}
+{{- fail (printf "evaluate publishes model %s, serving serves %s (evaluate.config.evaluate.model_name, serving.model.name and serving.models, else global.dlpipe.model): serving would wait for a model nothing publishes; name it once, in global.dlpipe.model" $published (join ", " $served)) -}}
+{{- end -}}
+{{- end -}}
 {{- if and .Values.evaluate.enabled (not .Values.train.enabled) -}}
 {{- $evaluate := .Subcharts.evaluate.Values -}}
 {{- if not (or $evaluate.config.run_id $evaluate.continuous.enabled) -}}

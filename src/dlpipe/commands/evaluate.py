@@ -31,7 +31,10 @@ def register(sub: Any) -> None:
     flag(parser, "--publish", key="evaluate.publish", action=argparse.BooleanOptionalAction,
          help="publish when blessed (default) or not")  # fmt: skip
     flag(parser, "--keep", key="evaluate.keep", metavar="N", help="published versions to keep")
-    parser.add_argument("--pending", action="store_true", help="evaluate every finished run that has no evaluation yet")
+    parser.add_argument(
+        "--pending", nargs="?", const="", metavar="DATASET",
+        help="evaluate each finished run with no evaluation yet (of those trained on DATASET, if given)",
+    )  # fmt: skip
     add_common(parser)
     parser.set_defaults(handler=evaluate_command, tensorflow=True)
 
@@ -76,12 +79,14 @@ def evaluate_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.evaluate.stage import Options, pending_runs, run_stage  # TensorFlow: only when evaluating
 
     layout = Layout.from_config(cfg)
-    if not args.pending:
+    pending = args.pending is not None
+    if not pending:
         runs = [None]
-    else:
-        runs = pending_runs(layout)
+    else:  # another pipeline's runs on the same volume are its own evaluation's: name the dataset
+        runs = pending_runs(layout, check_name("dataset", args.pending) if args.pending else None)
         if not runs:
-            print("no finished runs waiting for an evaluation")
+            of = f" (of dataset {args.pending})" if args.pending else ""
+            print(f"no finished runs waiting for an evaluation{of}")
 
     def evaluate(run_id: str | None) -> int:
         opts = Options.from_config(cfg, run_id)
@@ -89,7 +94,7 @@ def evaluate_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
         print(describe(opts, result))
         return EXIT_OK if result.blessed else EXIT_NOT_BLESSED
 
-    return each(runs, evaluate, lambda run_id: f"run {run_id}") if args.pending else evaluate(None)
+    return each(runs, evaluate, lambda run_id: f"run {run_id}") if pending else evaluate(None)
 
 
 def describe(opts: Any, result: Any) -> str:

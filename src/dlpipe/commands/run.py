@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import hashlib
 import json
 import shlex
 import sys
@@ -31,6 +30,7 @@ from dlpipe.commands.serving import require_free_port
 from dlpipe.config import setting
 from dlpipe.errors import EXIT_NOT_BLESSED, EXIT_OK, ConfigError
 from dlpipe.layout import Layout, parse_dataset_ref
+from dlpipe.train import pending
 from dlpipe.train.options import Options as TrainOptions
 
 STAGES = ("ingest", "train", "evaluate", "serve")
@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-serve", action="store_true", help="stop after publishing")
     parser.add_argument("--port", type=int, default=8501, help="serve-local's port (default: %(default)s)")
     add_common(parser)
-    parser.set_defaults(handler=run_command, config_base=SAMPLE, tensorflow=True)
+    parser.set_defaults(handler=run_command, config_base=SAMPLE, tensorflow=True, preflight=_preflight)
 
 
 def _policy() -> str:
@@ -79,12 +79,6 @@ def _stages(text: str, no_serve: bool) -> list[str]:
     return [s for s in STAGES if s in chosen and not (s == "serve" and no_serve)]
 
 
-def _run_id(dataset: str, version: int, hyperparameters: dict[str, Any]) -> str:
-    """The same data and settings give the same run: a second `dlpipe run` finds it finished."""
-    digest = hashlib.sha256(json.dumps(hyperparameters, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{dataset}-v{version}-{hyperparameters['model']}-{digest}"
-
-
 def _train_options(cfg: dict[str, Any], layout: Layout) -> TrainOptions:
     """Train on the dataset just ingested (its newest version) unless train.dataset names one."""
     name, wanted = parse_dataset_ref(cfg["train"].get("dataset") or cfg["ingest"]["dataset"])
@@ -92,15 +86,18 @@ def _train_options(cfg: dict[str, Any], layout: Layout) -> TrainOptions:
     staged = copy.deepcopy(cfg)
     staged["train"]["dataset"] = f"{name}@{version}"
     opts = TrainOptions.from_config(staged)
-    if not cfg.get("run_id"):
-        opts = dataclasses.replace(opts, run_id=_run_id(name, version, opts.hyperparameters()))
+    if not cfg.get("run_id"):  # named as `train --pending` names it: a second run, or a schedule, finds it done
+        opts = dataclasses.replace(opts, run_id=pending.run_id(opts, version))
     return opts
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    if "serve" in _stages(args.stages, args.no_serve):
+        require_free_port(args.port)  # before the work, not after it
 
 
 def run_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     stages = _stages(args.stages, args.no_serve)
-    if "serve" in stages:
-        require_free_port(args.port)  # before the work, not after it
     cfg = with_dataset_name(cfg)
     layout = Layout.from_config(cfg)
     times: dict[str, float] = {}

@@ -39,7 +39,7 @@ def register(sub: Any) -> None:
     local.add_argument("--grpc-max-message-bytes", type=int, metavar="BYTES",
                        help="the largest gRPC request or answer (default: as TF Serving)")  # fmt: skip
     add_common(local)
-    local.set_defaults(handler=serve_local_command, tensorflow=True)
+    local.set_defaults(handler=serve_local_command, tensorflow=True, preflight=_serve_local_ports)
 
     ready = sub.add_parser(
         "serving-ready", help="readiness sidecar: /ready is 200 when the wanted versions are AVAILABLE"
@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
     demo.add_argument("--tf-serving", default="http://localhost:8501", metavar="URL", help="TF Serving's REST API")
     demo.add_argument("--port", type=int, default=8080, help="port of the page")
     add_common(demo)
-    demo.set_defaults(handler=serving_demo_command, tensorflow=True)
+    demo.set_defaults(handler=serving_demo_command, tensorflow=True, preflight=_demo_port)
 
     smoke = sub.add_parser("serving-test", help="replay a published version's warm-up request over REST and gRPC")
     smoke.add_argument("--model", required=True, metavar="NAME", help="the published and served model")
@@ -84,10 +84,13 @@ def require_free_port(port: int, flag: str = "--port", host: str = "127.0.0.1") 
             raise
 
 
+def _demo_port(args: argparse.Namespace) -> None:
+    require_free_port(args.port, host="0.0.0.0")
+
+
 def serving_demo_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     from dlpipe.serving.demo import Demo, serve
 
-    require_free_port(args.port, host="0.0.0.0")
     serve(Demo(Layout.from_config(cfg), args.model, args.tf_serving), args.port).serve_forever()
     return EXIT_OK
 
@@ -100,12 +103,15 @@ def serving_test_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
     return EXIT_OK
 
 
-def serve_local_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
-    from dlpipe.serving.local import serve
-
+def _serve_local_ports(args: argparse.Namespace) -> None:
     require_free_port(args.port)
     if args.grpc_port is not None:
         require_free_port(args.grpc_port, "--grpc-port")
+
+
+def serve_local_command(args: argparse.Namespace, cfg: dict[str, Any]) -> int:
+    from dlpipe.serving.local import serve
+
     server = serve(
         Layout.from_config(cfg),
         model_name=args.model_name,

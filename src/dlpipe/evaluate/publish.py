@@ -58,8 +58,9 @@ def _await_lower_claims(layout: Layout, model: str, run_id: str, ours: int) -> N
     deadline = time.monotonic() + CLAIM_WINDOW_S
     while time.monotonic() < deadline:
         lowest = min([ours, *_versions_of(layout, model, run_id)])
-        mine = (claim for claim in claims(layout.model_dir(model)) if claim.owner == run_id)
-        if not [claim for claim in mine if claim.version < lowest and claim.in_flight()]:
+        mine = [claim for claim in claims(layout.model_dir(model)) if claim.owner == run_id]
+        now = max(claim.made for claim in mine)  # the volume's clock: our own claim is at most this old
+        if not [claim for claim in mine if claim.version < lowest and claim.in_flight(now)]:
             return
         time.sleep(0.05)
 

@@ -60,12 +60,15 @@ class Result:
     removed: list[int] = field(default_factory=list)
 
 
-def pending_runs(layout: Layout) -> list[str]:
-    """Finished runs (an export is in place) that have no evaluation yet, oldest first."""
+def pending_runs(layout: Layout, dataset: str | None = None) -> list[str]:
+    """Finished runs (an export is in place) that have no evaluation yet, oldest first; with
+    ``dataset``, only the runs trained on a version of it (as their export's lineage says)."""
     found = []
     for run_id in layout.run_ids():
         run = layout.run_paths(run_id)
-        if run.export.is_complete() and not run.evaluation.blessing.is_file():
+        if not run.export.is_complete() or run.evaluation.blessing.is_file():
+            continue
+        if dataset is None or read_lineage(run.export)["dataset"]["name"] == dataset:
             found.append(run_id)
     return found
 
