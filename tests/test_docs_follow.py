@@ -212,6 +212,7 @@ def test_the_readme_flow_runs_as_pods(followed: dict[str, Follower], tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fixed-ports")  # TF Serving's ports, as rendered (tests/conftest.py)
 def test_the_readme_pipeline_runs_as_pods(followed: dict[str, Follower], tmp_path: Path) -> None:
     """README's one-command install, exactly as rendered, its pods run by tests/tooling/kubelet.py on a
     fresh volume: sample:digits to a blessed model served by serve-local, every stage's helm test."""
@@ -245,6 +246,7 @@ def _on_the_cpu(release: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fixed-ports")  # TF Serving's ports, as rendered (tests/conftest.py)
 def test_the_walkthrough_runs_as_pods(followed: dict[str, Follower], tmp_path: Path, moto_url: str) -> None:
     """docs/walkthrough.md's steps 1 to 5, its renders run by tests/tooling/kubelet.py in its order on a
     fresh volume, the images from the registry it pushed them to: the EFS volume (no prepare Job: `helm
