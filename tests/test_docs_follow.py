@@ -12,11 +12,16 @@ publishes, the Jobs, Services and labels kubectl is pointed at (tests/tooling/fa
 
 from __future__ import annotations
 
+import copy
 import json
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from tests.tooling import charts
 from tests.tooling.doc_follow import Block, Follower, fresh_checkout, markdown_blocks, notes_commands
@@ -25,6 +30,19 @@ WALKTHROUGH = Path("docs/walkthrough.md")
 CHART_READMES = [Path(f"charts/dlpipe-{c}/README.md") for c in ("storage", "ingest", "train", "evaluate", "serving")]
 PIPELINE_README = Path("charts/dlpipe/README.md")
 FLOWS = ("walkthrough", "readme", "chart-readmes", "pipeline-readme")
+
+# What a test machine's CPU forces on the walk-through's renders, and why: {release: {setting: (value, why)}}.
+# Each is written into its release's rendered config (the ConfigMap its pods read); the rest runs as rendered.
+CPU_DEVIATIONS: dict[str, dict[str, tuple[Any, str]]] = {
+    "train": {
+        "train.image_size": (32, "ResNet50's smallest input; 128 costs 16 times the CPU per step"),
+        "train.batch_size": (16, "the sample download has 26 training images: a batch of 128 is none"),
+        "train.epochs": (1, "one step on the CPU instead of 10 epochs on a GPU"),
+    },
+    "eval": {
+        "evaluate.thresholds": (["accuracy>=0.0"], "one step does not make a classifier: 0.8 is out of reach"),
+    },
+}
 
 
 def _helm4() -> str:
@@ -194,6 +212,7 @@ def test_the_readme_flow_runs_as_pods(followed: dict[str, Follower], tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("fixed-ports")  # TF Serving's ports, as rendered (tests/conftest.py)
 def test_the_readme_pipeline_runs_as_pods(followed: dict[str, Follower], tmp_path: Path) -> None:
     """README's one-command install, exactly as rendered, its pods run by tests/tooling/kubelet.py on a
     fresh volume: sample:digits to a blessed model served by serve-local, every stage's helm test."""
@@ -210,3 +229,85 @@ def test_the_readme_pipeline_runs_as_pods(followed: dict[str, Follower], tmp_pat
         cluster.start("pipeline-serving-stable")  # Ready once the sidecar sees version 1 AVAILABLE
         assert len(cluster.run_tests()) == 5
     assert Layout(volume).model_versions("digits") == [1]
+
+
+def _on_the_cpu(release: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``docs`` with CPU_DEVIATIONS written into the release's config; each setting must be rendered there."""
+    docs = copy.deepcopy(docs)
+    for doc in docs:
+        if doc["kind"] == "ConfigMap" and "config.yaml" in doc.get("data", {}):
+            config = yaml.safe_load(doc["data"]["config.yaml"])
+            for key, (value, _) in CPU_DEVIATIONS.get(release, {}).items():
+                section, name = key.split(".")
+                assert name in config[section], f"{release}: {key} is not in its rendered config"
+                config[section][name] = value
+            doc["data"]["config.yaml"] = yaml.safe_dump(config)
+    return docs
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("fixed-ports")  # TF Serving's ports, as rendered (tests/conftest.py)
+def test_the_walkthrough_runs_as_pods(followed: dict[str, Follower], tmp_path: Path, moto_url: str) -> None:
+    """docs/walkthrough.md's steps 1 to 5, its renders run by tests/tooling/kubelet.py in its order on a
+    fresh volume, the images from the registry it pushed them to: the EFS volume (no prepare Job: `helm
+    test data` makes the tree), the Kaggle download from S3 with the IAM role of the ingest's service
+    account (EKS's webhook and STS emulated against moto, no key anywhere), ResNet50 asking for a GPU
+    (run on the CPU), the evaluation waiting for the export, TF Serving (serve-local), every `helm test`,
+    and `dlpipe predict --image` on a photo. Not replayed: TensorBoard's Deployment (its command is not
+    one the harness runs) and step 6's retrain (a second ResNet50 run and evaluation: about 70 s more)."""
+    import boto3
+
+    from dlpipe.layout import Layout
+    from tests.tooling.kubelet import DLPIPE, Cluster
+    from tests.tooling.s3_server import ACCESS_KEY, SECRET_KEY
+    from tests.tooling.sample_data import make_pets_download, zip_contents
+
+    download = make_pets_download(tmp_path / "download", per_class=16)
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name="us-east-1",
+                      aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)  # fmt: skip
+    s3.create_bucket(Bucket="datasets")
+    s3.upload_file(str(zip_contents(download, tmp_path / "kaggle.zip")), "datasets", "kagglecatsanddogs_5340.zip")
+    renders = followed["walkthrough"].renders()
+
+    def step(verb: str, release: str) -> list[dict[str, Any]]:
+        """The first `helm <verb> <release>` of the walk-through (those after it are its alternatives)."""
+        render = next(r for r in renders if r["command"][1:3] == [verb, release])
+        releases = json.loads(Path(render["snapshot"]).read_text())["releases"]
+        return _on_the_cpu(release, releases[f"ml/{release}"]["docs"])
+
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    layout = Layout(volume)
+    with Cluster(volume, work_dir=tmp_path / "pods", timeout=300, registry="registry.example.com/ml", gpus="cpu",
+                 aws_endpoint=moto_url) as cluster:  # fmt: skip
+        cluster.apply(step("install", "data"))
+        assert cluster.run_jobs() == [], "EFS through an access point: no prepare Job"
+        assert cluster.run_tests("data") == ["data-dlpipe-storage-test"]
+        cluster.apply(step("install", "pets"))
+        (ingest,) = cluster.run_jobs()
+        assert (cluster.pods[f"Job/{ingest}"][0].folder / "volumes" / "aws-iam-token" / "token").is_file(), "IRSA"
+        assert cluster.run_tests("pets") == ["pets-dlpipe-ingest-test"]
+        cluster.apply(step("install", "train"))
+        cluster.run_jobs()
+        assert cluster.run_tests("train") == ["train-dlpipe-train-test"]
+        cluster.apply(step("install", "eval"))
+        cluster.run_jobs()
+        assert cluster.run_tests("eval") == ["eval-dlpipe-evaluate-test"]
+        cluster.apply(step("install", "serving"))
+        cluster.start("serving-dlpipe-serving-stable")  # Ready once the sidecar sees pets 1 AVAILABLE
+        assert cluster.run_tests("serving") == ["serving-dlpipe-serving-test"]
+        photo = download / "PetImages" / "Cat" / "1.jpg"
+        predicted = subprocess.run([DLPIPE, "predict", "--url", "http://localhost:8501", "--model", "pets",
+                                    "--image", str(photo)], capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert predicted.returncode == 0, predicted.stderr
+        assert re.fullmatch(r"pets version 1:\n  1\.jpg: (Cat|Dog) [\d.]+%; next (Cat|Dog) [\d.]+%\n", predicted.stdout)
+        assert {"Cat", "Dog"} <= set(re.findall(r"[A-Z][a-z]+", predicted.stdout)), predicted.stdout
+
+        manifest = json.loads(layout.manifest_path("pets", 1).read_text())
+        assert manifest["label"]["classes"] == ["Cat", "Dog"]
+        assert sum(split["examples"] for split in manifest["splits"].values()) == 32, "16 photos of each"
+        assert manifest["skipped"] == {"corrupt image": 1, "not an image": 1, "file outside the class folders": 2}
+        assert layout.run_paths("pets-resnet-1").export.is_complete()
+        assert layout.model_versions("pets") == [1]
+    blessing = json.loads(layout.run_paths("pets-resnet-1").evaluation.blessing.read_text())
+    assert blessing["blessed"] and blessing["model_name"] == "pets", blessing

@@ -392,3 +392,70 @@ def test_root_and_capabilities_are_refused_to_a_harness_that_is_not_root(
 def test_a_service_that_remaps_its_port_is_refused(cluster: Cluster) -> None:
     with pytest.raises(Refused, match=r"Service/web: spec.ports\[0\] maps 80 to 8080"):
         cluster.apply([service("web", 80, 8080)])
+
+
+def test_a_pod_asking_for_a_gpu_runs_on_the_cpu_only_when_the_test_says_so(tmp_path: Path) -> None:
+    tolerations = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    gpu = container("config", "--root=/data", volumeMounts=[data_mount()], resources={"limits": {"nvidia.com/gpu": 1}})
+    manifest = job("g", gpu, pod={"tolerations": tolerations, "nodeSelector": {"gpu": "a100"}})
+    with Cluster(tmp_path, work_dir=tmp_path / "refused") as cluster:
+        cluster.apply([manifest])
+        with pytest.raises(Refused, match=r"resources.limits: \['nvidia.com/gpu'\] .* under gpus='cpu'"):
+            cluster.run_jobs()
+    with Cluster(tmp_path, work_dir=tmp_path / "pods", gpus="cpu") as cluster:
+        cluster.apply([manifest])
+        assert cluster.run_jobs() == ["g"]  # tolerations and nodeSelector only choose a node
+        assert "root:" in cluster.log("Job/g", "main")
+
+
+def test_images_pushed_to_a_registry_are_the_dockerfiles(tmp_path: Path) -> None:
+    pushed = {"name": "main", "image": "registry.example.com/ml/dlpipe/dlpipe-storage:0.1.0"}
+    with Cluster(tmp_path, work_dir=tmp_path / "refused") as cluster:
+        cluster.apply([job("help", pushed, volumes=[])])
+        with pytest.raises(Refused, match=r"image: registry.example.com/ml/dlpipe/dlpipe-storage:0.1.0 is not"):
+            cluster.run_jobs()
+    with Cluster(tmp_path, work_dir=tmp_path / "pods", registry="registry.example.com/ml") as cluster:
+        cluster.apply([job("help", pushed, volumes=[])])
+        cluster.run_jobs()
+        assert "usage: dlpipe" in cluster.log("Job/help", "main")
+
+
+def test_a_service_account_with_an_iam_role_gets_the_webhooks_identity_and_no_other_does(
+    tmp_path: Path, moto_url: str
+) -> None:
+    """Both pods read an object that is not there: S3 answers the one whose token STS traded for keys;
+    the other has no credentials at all (nothing of this process's AWS settings leaks in)."""
+
+    def reader(account: str) -> dict[str, Any]:
+        main = container("ingest", "--source=s3://nowhere/x.npz", "--dataset=x", "--root=/data",
+                         volumeMounts=[data_mount()])  # fmt: skip
+        return job(account, main, pod={"serviceAccountName": account})
+
+    role = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/reader"}
+    accounts = [{"kind": "ServiceAccount", "metadata": {"name": "with-role", "annotations": role}},
+                {"kind": "ServiceAccount", "metadata": {"name": "plain"}}]  # fmt: skip
+    with Cluster(tmp_path, work_dir=tmp_path / "pods", aws_endpoint=moto_url) as cluster:
+        cluster.apply([*accounts, reader("with-role"), reader("plain")])
+        with pytest.raises(PodFailed, match=r"s3://nowhere/x.npz: the bucket does not exist"):
+            cluster.run_jobs()
+        token = (cluster.pods["Job/with-role"][0].folder / "volumes" / "aws-iam-token" / "token").read_text()
+        claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+        assert claims["sub"] == "system:serviceaccount:ml:with-role" and claims["aud"] == ["sts.amazonaws.com"]
+        with pytest.raises(PodFailed, match="no S3 credentials"):
+            cluster.run_jobs()
+        assert not (cluster.pods["Job/plain"][0].folder / "volumes" / "aws-iam-token").exists()
+
+
+def test_helm_test_of_a_release_runs_its_tests_again(cluster: Cluster) -> None:
+    def test_pod(name: str, release: str) -> dict[str, Any]:
+        metadata = {"name": name, "annotations": {"helm.sh/hook": "test"},
+                    "labels": {"app.kubernetes.io/instance": release}}  # fmt: skip
+        spec = {"restartPolicy": "Never", "containers": [container("config", "--root=/data",
+                volumeMounts=[data_mount()])], "volumes": [CLAIM]}  # fmt: skip
+        return {"kind": "Pod", "metadata": metadata, "spec": spec}
+
+    cluster.apply([test_pod("train-test", "train"), test_pod("eval-test", "eval")])
+    assert cluster.run_tests("train") == ["train-test"]
+    assert cluster.run_tests("train") == ["train-test"]  # helm test runs them anew each time
+    assert cluster.run_tests() == ["eval-test"]
+    assert len(cluster.pods["Pod/train-test"]) == 2

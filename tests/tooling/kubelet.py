@@ -8,6 +8,7 @@
     cluster.run_cronjob(name)      # one scheduled Job of a CronJob, now
     pod = cluster.start(name)      # a Deployment's one replica, returned once its readiness probes pass
     cluster.run_tests()            # the helm test pods (`helm.sh/hook: test`) not run yet, each to completion
+    cluster.run_tests("train")     # `helm test train`: that release's test pods, again each time
     cluster.log("Job/<name>", "<container>")   # what a container printed (pod.log(container) for a Pod)
     cluster.stop()                 # (or `with Cluster(...) as cluster:`) ends every process still running
 
@@ -21,13 +22,18 @@ process starts. The rules:
   pre-install hooks, then Jobs as rendered, then post-install hooks, each group by hook weight. A Job
   runs once: a failed pod fails it for good (no ``backoffLimit`` retries, which would hide the failure).
   Resources other than cpu, memory and ephemeral-storage (``nvidia.com/gpu``) are refused; those three
-  are not enforced.
+  are not enforced. ``gpus="cpu"`` lets a pod that asks for ``nvidia.com/gpu`` run on the CPU instead
+  (``CUDA_VISIBLE_DEVICES`` empty, so no GPU of this machine is seen either): for a flow whose training
+  asks for a GPU, where what is checked is that it runs, not how fast. Tolerations, ``nodeSelector``,
+  affinity and priority choose a node; on the one node here they change nothing, and are not checked.
 - Processes: init containers one by one, each to completion (the first failure fails the pod);
   sidecars (init containers with ``restartPolicy: Always``) and containers run together, the sidecars
   until the containers end. ``command`` replaces the image's ENTRYPOINT and drops its CMD, ``args``
   replace CMD, ``$(VAR)`` expands, as in Kubernetes. Images: ``dlpipe/dlpipe-<stage>`` runs the
   ENTRYPOINT/CMD/ENV/WORKDIR of that stage's target in images/Dockerfile (stages from images/stages),
-  ``dlpipe`` being this venv's console script; ``tensorflow/serving`` with ``command:
+  ``dlpipe`` being this venv's console script (``registry="<prefix>"``: also
+  ``<prefix>/dlpipe/dlpipe-<stage>``, the name ``REGISTRY=<prefix> scripts/build-images.sh`` pushes);
+  ``tensorflow/serving`` with ``command:
   [tensorflow_model_server]`` runs ``dlpipe serve-local`` (:func:`serve_local_args`: the flags it
   translates, the few it accepts without effect and why, any other refused). Any other image or
   command is refused.
@@ -44,6 +50,16 @@ process starts. The rules:
   image's ENV, then ``envFrom`` and ``env`` (``value``; ``fieldRef`` to the pod's name, namespace,
   labels, annotations, service account, ``status.podIP`` 127.0.0.1; ``secretKeyRef``,
   ``configMapKeyRef``). Nothing else of this process leaks in. Service link variables are not set.
+- Workload identity (``aws_endpoint="<url>"``, the moto server that stands in for AWS): EKS's pod
+  identity webhook (IRSA) is emulated. A pod whose service account carries
+  ``eks.amazonaws.com/role-arn`` is changed at admission as the webhook changes it: a projected
+  ``serviceAccountToken`` volume mounted in every container, and ``AWS_ROLE_ARN``,
+  ``AWS_WEB_IDENTITY_TOKEN_FILE``, ``AWS_REGION``, ``AWS_DEFAULT_REGION``,
+  ``AWS_STS_REGIONAL_ENDPOINTS`` (a variable the container sets itself is kept), plus
+  ``AWS_ENDPOINT_URL`` = that url, the one thing real pods do not need. The SDK then trades the token
+  for keys with STS (moto's answers any token), as on EKS. A pod of any other service account gets
+  none of it. Projected ``serviceAccountToken`` sources are files of an unsigned token naming the
+  service account and audience (nothing here verifies a signature).
 - Network: the rendered Services' names (``name``, ``name.ns``, ``name.ns.svc``,
   ``name.ns.svc.cluster.local``) and the pods' ``hostname.subdomain`` names resolve to 127.0.0.1 in the
   children; ports stay as rendered, so a Service whose port differs from its target container port is
@@ -58,6 +74,7 @@ process starts. The rules:
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import os
@@ -80,6 +97,11 @@ SITE = Path(__file__).with_name("kubelet_site")
 DLPIPE = Path(sys.executable).with_name("dlpipe")
 LOG_LINES = 20
 LOCAL_RESOURCES = {"cpu", "memory", "ephemeral-storage"}  # a share of this machine; not enforced
+GPU = "nvidia.com/gpu"
+# EKS's pod identity webhook: what it keys on, where it mounts the token, the region it names.
+IRSA_ROLE = "eks.amazonaws.com/role-arn"
+IRSA_TOKEN_DIR = "/var/run/secrets/eks.amazonaws.com/serviceaccount"
+IRSA_REGION = "us-east-1"
 
 
 class Refused(Exception):
@@ -243,7 +265,12 @@ class Cluster:
         config_maps: Mapping[str, Mapping[str, str]] | None = None,
         work_dir: Path | None = None,
         timeout: float = 300,
+        registry: str | None = None,
+        gpus: str = "refuse",
+        aws_endpoint: str | None = None,
     ) -> None:
+        if gpus not in ("refuse", "cpu"):
+            raise ValueError(f"gpus={gpus!r}: 'refuse' (the default) or 'cpu'")
         self.volume = Path(volume_dir)
         self.work = Path(work_dir or tempfile.mkdtemp(prefix="kubelet-"))
         self.timeout = timeout
@@ -256,6 +283,10 @@ class Cluster:
         self.running: list[Pod] = []
         self.pods: dict[str, list[Pod]] = {}  # by owner ("Job/<name>"), every pod started, for its logs
         self.images = dockerfile_images()
+        if registry:
+            self.images |= {f"{registry.rstrip('/')}/{name}": image for name, image in list(self.images.items())}
+        self.gpus = gpus
+        self.aws_endpoint = aws_endpoint
 
     def __enter__(self) -> Cluster:
         return self
@@ -378,10 +409,17 @@ class Cluster:
         self._until_ready(pod)
         return pod
 
-    def run_tests(self) -> list[str]:
-        """The helm test pods not run yet, by hook weight, each to completion; their names."""
+    def run_tests(self, release: str | None = None) -> list[str]:
+        """The helm test pods not run yet, by hook weight, each to completion; their names.
+
+        With ``release``, as ``helm test <release>``: the test pods of that release (its
+        ``app.kubernetes.io/instance`` label), run or not before, as each ``helm test`` runs them anew.
+        """
         tests = [p for p in self._of_kind("Pod") if "test" in _annotation(p, "helm.sh/hook")]
-        tests = [p for p in tests if f"Pod/{p['metadata']['name']}" not in self.done]
+        if release is None:
+            tests = [p for p in tests if f"Pod/{p['metadata']['name']}" not in self.done]
+        else:
+            tests = [p for p in tests if p["metadata"].get("labels", {}).get("app.kubernetes.io/instance") == release]
         tests.sort(key=lambda p: (int(_annotation(p, "helm.sh/hook-weight") or 0), p["metadata"]["name"]))
         for test in tests:
             name = test["metadata"]["name"]
@@ -420,7 +458,7 @@ class Cluster:
         hostname: str | None = None,
         env: Mapping[str, str] = {},
     ) -> Pod:
-        spec = template["spec"]
+        spec = self._admit(template["spec"])
         metadata = {
             "name": name,
             "namespace": namespace,
@@ -434,7 +472,7 @@ class Cluster:
         shutil.rmtree(pod.folder, ignore_errors=True)  # a pod of the same name before: a new pod starts empty
         pod.folder.mkdir(parents=True)
         self.pods.setdefault(where, []).append(pod)
-        volumes = self._volumes(where, pod, spec)
+        volumes = self._volumes(where, pod, spec, namespace)
         inits = spec.get("initContainers", [])
         containers = [("initContainers", i, c) for i, c in enumerate(inits)] + [
             ("containers", i, c) for i, c in enumerate(spec["containers"])
@@ -450,6 +488,9 @@ class Cluster:
         for other in self.running:
             if pod.ports & other.ports:
                 raise Refused(f"{where}: ports {sorted(pod.ports & other.ports)} are held by {other.where}")
+        held = sorted(port for port in pod.ports if not _free(port))
+        if held:  # else a probe would pass against that process while the pod's own exits
+            raise Refused(f"{where}: ports {held} are held by a process outside this cluster (another test?)")
         hosts = self.hostnames()
         if hostname and spec.get("subdomain"):
             hosts += _dns_names(f"{hostname}.{spec['subdomain']}", namespace)
@@ -467,6 +508,30 @@ class Cluster:
                 if probe in container:
                     pod.probes.append((container["name"], container[probe], _named_ports(container)))
         return pod
+
+    def _admit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The pod spec as the admission webhooks installed leave it (the module's docstring)."""
+        account = self.objects.get(("ServiceAccount", spec.get("serviceAccountName", "default")), {"metadata": {}})
+        role = _annotation(account, IRSA_ROLE)
+        if not role or self.aws_endpoint is None:
+            return spec
+        spec = copy.deepcopy(spec)
+        token = {"serviceAccountToken": {"audience": "sts.amazonaws.com", "expirationSeconds": 86400, "path": "token"}}
+        spec.setdefault("volumes", []).append({"name": "aws-iam-token", "projected": {"sources": [token]}})
+        env = {
+            "AWS_STS_REGIONAL_ENDPOINTS": "regional",
+            "AWS_DEFAULT_REGION": IRSA_REGION,
+            "AWS_REGION": IRSA_REGION,
+            "AWS_ROLE_ARN": role,
+            "AWS_WEB_IDENTITY_TOKEN_FILE": f"{IRSA_TOKEN_DIR}/token",
+            "AWS_ENDPOINT_URL": self.aws_endpoint,  # not the webhook's: where "AWS" is here
+        }
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            own = {var["name"] for var in container.get("env", [])}
+            container.setdefault("env", []).extend({"name": k, "value": v} for k, v in env.items() if k not in own)
+            mount = {"name": "aws-iam-token", "mountPath": IRSA_TOKEN_DIR, "readOnly": True}
+            container.setdefault("volumeMounts", []).append(mount)
+        return spec
 
     def _exec(self, pod: Pod, container: str, plan: _Plan) -> subprocess.Popen[bytes]:
         log = open(pod.folder / f"{container}.log", "wb")  # noqa: SIM115 (the child owns it)
@@ -504,7 +569,7 @@ class Cluster:
 
     # -- volumes, environment, command ------------------------------------------------------------
 
-    def _volumes(self, where: str, pod: Pod, spec: dict[str, Any]) -> dict[str, _Volume]:
+    def _volumes(self, where: str, pod: Pod, spec: dict[str, Any], namespace: str) -> dict[str, _Volume]:
         volumes = {}
         for i, volume in enumerate(spec.get("volumes", [])):
             field_ = f"{where}: spec.volumes[{i}]"
@@ -518,7 +583,13 @@ class Cluster:
             elif {"configMap", "secret", "projected"} & volume.keys():
                 sources = volume["projected"]["sources"] if "projected" in volume else [volume]
                 for j, source in enumerate(sources):
-                    self._project(f"{field_}.projected.sources[{j}]" if "projected" in volume else field_, source, own)
+                    at = f"{field_}.projected.sources[{j}]" if "projected" in volume else field_
+                    token = source.get("serviceAccountToken")
+                    if token is not None:
+                        account = f"system:serviceaccount:{namespace}:{spec.get('serviceAccountName', 'default')}"
+                        _write_token(own / token["path"], account, token)
+                    else:
+                        self._project(at, source, own)
                 own.mkdir(parents=True, exist_ok=True)
                 volumes[name] = _Volume(own, read_only=True)  # as Kubernetes mounts them, always
             else:
@@ -528,7 +599,7 @@ class Cluster:
     def _project(self, where: str, source: dict[str, Any], folder: Path) -> None:
         kind = next((k for k in ("configMap", "secret") if k in source), None)
         if kind is None:
-            raise Refused(f"{where}: {sorted(source)} is not emulated (ConfigMap and Secret sources are)")
+            raise Refused(f"{where}: {sorted(source)} is not emulated (ConfigMap, Secret and token sources are)")
         ref = source[kind]
         name = ref.get("name") or ref.get("secretName")
         data = self._lookup(where, "ConfigMap" if kind == "configMap" else "Secret", name, ref.get("optional", False))
@@ -559,11 +630,16 @@ class Cluster:
         extra_env: Mapping[str, str],
     ) -> _Plan:
         self._check_security(where, spec.get("securityContext", {}), container.get("securityContext", {}))
+        allowed = LOCAL_RESOURCES | ({GPU} if self.gpus == "cpu" else set())
+        gpu = False
         for amounts in ("limits", "requests"):
-            extended = sorted(set(container.get("resources", {}).get(amounts, {})) - LOCAL_RESOURCES)
-            if extended:
+            asked = set(container.get("resources", {}).get(amounts, {}))
+            gpu |= GPU in asked
+            if asked - allowed:
+                extended = sorted(asked - allowed)
+                hint = f" ({GPU} runs on the CPU under gpus='cpu')" if GPU in extended else ""
                 raise Refused(
-                    f"{where}.resources.{amounts}: {extended} are not emulated (only {sorted(LOCAL_RESOURCES)})"
+                    f"{where}.resources.{amounts}: {extended} are not emulated (only {sorted(LOCAL_RESOURCES)}){hint}"
                 )
         root = pod.folder / "root" / container["name"]
         mounts = self._mount(where, root, container, volumes)
@@ -579,6 +655,8 @@ class Cluster:
             env |= {key: mapper.rewrite(value, "", strict=False) for key, value in image.env}
         env |= self._env(where, container, metadata, spec, rewrite)
         env |= extra_env  # JOB_COMPLETION_INDEX: the Job controller appends it to the container's env
+        if gpu:
+            env["CUDA_VISIBLE_DEVICES"] = ""  # gpus="cpu": the GPUs it asked for are this machine's CPU
         if any(mount == "/tmp" for mount, _, _ in mounts):
             env["TMPDIR"] = mapper.local("/tmp", where)
         env["KUBELET_SITE_READONLY"] = "\n".join(str(source) for _, source, read_only in mounts if read_only)
@@ -754,6 +832,16 @@ def _probe(pod: Pod, container: str, probe: dict[str, Any], ports: dict[str, int
         return False
 
 
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _named_ports(container: dict[str, Any]) -> dict[str, int]:
     return {p["name"]: p["containerPort"] for p in container.get("ports", []) if "name" in p}
 
@@ -762,6 +850,20 @@ def _expand(value: str, env: Mapping[str, str]) -> str:
     """Kubernetes' ``$(VAR)``: a defined variable's value; ``$$(VAR)`` is a literal ``$(VAR)``."""
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
                   lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), value)  # fmt: skip
+
+
+def _write_token(path: Path, account: str, source: Mapping[str, Any]) -> None:
+    """A projected service account token: a JWT as the API server issues it, with no signature."""
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    now = int(time.time())
+    claims = {"iss": "https://kubernetes.default.svc", "sub": account, "aud": [source.get("audience", "")],
+              "iat": now, "exp": now + int(source.get("expirationSeconds", 3600))}  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}.")
+    path.chmod(0o444)
 
 
 def _decoded(data: Mapping[str, str]) -> dict[str, str]:

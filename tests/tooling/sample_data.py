@@ -85,9 +85,9 @@ def make_csv(path: Path, rows: int = 120) -> Path:
     return path
 
 
-def make_pets_download(root: Path) -> Path:
+def make_pets_download(root: Path, per_class: int = 6) -> Path:
     """The cats-vs-dogs download as shipped: ``PetImages/{Cat,Dog}`` beside a readme and a .docx (``root``)."""
-    make_image_folders(root)
+    make_image_folders(root, per_class)
     (root / "readme[1].txt").write_text("Cats and dogs, from the Asirra CAPTCHA.\n")
     (root / "MSR-LA - 3467.docx").write_bytes(b"PK\x03\x04 not really a document")
     return root

@@ -134,6 +134,8 @@ class Trainer:
             optimizer = OPTIMIZERS[opts.optimizer](learning_rate=opts.learning_rate)
             if self.precision == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            # Its slots made now, not by the first step: a tf.function that creates variables is traced twice.
+            optimizer.build(self.model.trainable_variables)
             self.optimizer = optimizer
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             on_read = {"synchronization": tf.VariableSynchronization.ON_READ,
