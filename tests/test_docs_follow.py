@@ -26,6 +26,10 @@ import yaml
 from tests.tooling import charts
 from tests.tooling.doc_follow import Block, Follower, fresh_checkout, markdown_blocks, notes_commands
 
+# The whole file takes turns with the other tests that serve on TF Serving's rendered ports: two of its
+# tests do, and the flows they replay are followed once, in one process (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("fixed-ports")
+
 WALKTHROUGH = Path("docs/walkthrough.md")
 CHART_READMES = [Path(f"charts/dlpipe-{c}/README.md") for c in ("storage", "ingest", "train", "evaluate", "serving")]
 PIPELINE_README = Path("charts/dlpipe/README.md")
@@ -212,7 +216,6 @@ def test_the_readme_flow_runs_as_pods(followed: dict[str, Follower], tmp_path: P
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("fixed-ports")  # TF Serving's ports, as rendered (tests/conftest.py)
 def test_the_readme_pipeline_runs_as_pods(followed: dict[str, Follower], tmp_path: Path) -> None:
     """README's one-command install, exactly as rendered, its pods run by tests/tooling/kubelet.py on a
     fresh volume: sample:digits to a blessed model served by serve-local, every stage's helm test."""
@@ -246,7 +249,6 @@ def _on_the_cpu(release: str, docs: list[dict[str, Any]]) -> list[dict[str, Any]
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("fixed-ports")  # TF Serving's ports, as rendered (tests/conftest.py)
 def test_the_walkthrough_runs_as_pods(followed: dict[str, Follower], tmp_path: Path, moto_url: str) -> None:
     """docs/walkthrough.md's steps 1 to 5, its renders run by tests/tooling/kubelet.py in its order on a
     fresh volume, the images from the registry it pushed them to: the EFS volume (no prepare Job: `helm
