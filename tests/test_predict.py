@@ -120,8 +120,18 @@ def test_a_csv_row_takes_each_input_type_from_the_metadata(
     answer = {"probabilities": [0.7, 0.3], "classes": ["<=50K", ">50K"], "scores": [0.7, 0.3], "class_ids": [0, 1]}
     server = serving(inputs, lambda instances: [answer for _ in instances])
     assert predict(server, "--csv-row", 'age=39, workclass="State-gov, local", hours=') == 0
-    assert server.requests == [[{"age": 39, "workclass": "State-gov, local", "hours": None}]]
+    [[row]] = server.requests
+    assert row.pop("hours") != row.get("hours"), "a blank number is sent as NaN (the hole training filled)"
+    assert row == {"age": 39, "workclass": "State-gov, local"}
     assert capsys.readouterr().out == "m version 3:\n  row 1: <=50K 70.0%; next >50K 30.0%\n"
+    assert predict(server, "--csv-row", "age=39") == 0  # the columns left out are holes too
+    assert server.requests[-1][0]["workclass"] == "" and server.requests[-1][0]["hours"] != 0
+    capsys.readouterr()
+    assert predict(server, "--csv-row", "age=,hours=1") == 2
+    assert capsys.readouterr().err == (
+        "dlpipe predict: error: --csv-row: age is missing, "
+        "and its input takes whole numbers (DT_INT64), which have no hole\n"
+    )
     assert predict(server, "--csv-row", "age=39,work_class=x") == 2
     assert capsys.readouterr().err == (
         "dlpipe predict: error: --csv-row: m has no input 'work_class' "

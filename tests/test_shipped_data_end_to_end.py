@@ -17,6 +17,9 @@ import tensorflow as tf
 
 from dlpipe.export import load_signature, read_warmup_inputs, verify_export
 from dlpipe.layout import ExportPaths, Layout
+from dlpipe.serving.local import LocalServer
+from dlpipe.serving.repository import Repository
+from tests.tooling.net import free_port
 from tests.tooling.sample_data import (
     make_imdb,
     make_income_csv,
@@ -95,6 +98,17 @@ def test_income_csv_with_holes_is_blessed_and_served(tmp_path: Path, capsys: pyt
         "education": np.array([b"Bachelors", b""], object),
     }
     assert top_classes(published, rows) <= {"<=50K", ">50K"}
+    # Served, a row as a person types it: a blank cell and a left-out column are holes, over REST and gRPC.
+    server = LocalServer(Repository(layout, "income"), free_port(), grpc_port=free_port(), poll=0.2).start()
+    try:
+        row = ["--model", "income", "--csv-row", "age=,workclass=Private,education=Bachelors"]
+        assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", *row) == 0
+        assert run_cli("predict", "--grpc", f"127.0.0.1:{server.grpc_port}", *row) == 0
+    finally:
+        server.stop()
+    answers = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0].strip() for line in answers] == ["income version 1", "row 1"] * 2, answers
+    assert all(">50K" in line for line in answers[1::2]), answers
 
 
 def test_aclimdb_with_unsup_and_only_train_and_test(tmp_path: Path) -> None:

@@ -3,10 +3,10 @@
 Instances come as JSON (``--instances``, ``--input``) or are built from what a
 person has at hand: ``--image cat.jpg`` (the file's bytes, base64-encoded as
 TF Serving's REST API takes bytes), ``--text "a great movie"``, ``--csv-row
-'age=39,workclass=State-gov'`` (a value per named input; an empty one is
-missing). Which input an image or a text feeds, and each input's type, come
-from the model's metadata (``GET /v1/models/NAME/metadata``); where the server
-does not answer it, ``--input-name`` says.
+'age=39,workclass=State-gov'`` (a value per named input; an empty or a left-out
+one is missing). Which input an image or a text feeds, and each input's type,
+come from the model's metadata (``GET /v1/models/NAME/metadata``, or gRPC's
+GetModelMetadata); where the server does not answer it, ``--input-name`` says.
 
 Each instance's answer is shown as its likeliest classes: by name when the
 model answers with ``classes`` and ``scores``, by index from ``probabilities``
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,20 +74,22 @@ class Inputs:
     """The model's inputs and their types, from its metadata; or only what the user said, where there is none."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        from dlpipe.serving.client import rest_metadata
+        from dlpipe.serving.client import grpc_input_types, rest_metadata
 
         self.model, self.chosen = args.model, args.input_name
         self.types: dict[str, str] | None = None
-        self.why = "asked over gRPC"
-        if not args.grpc:
-            try:
+        self.why = ""
+        try:
+            if args.grpc:
+                self.types = grpc_input_types(args.grpc, args.model, args.version, args.label)
+            else:
                 metadata = rest_metadata(args.url, args.model, args.version, args.label)
                 signature = metadata["metadata"]["signature_def"]["signature_def"]["serving_default"]
                 self.types = {name: spec["dtype"] for name, spec in signature["inputs"].items()}
-            except DlpipeError as exc:
-                self.why = str(exc)
-            except (KeyError, TypeError):
-                self.why = "its metadata has no serving_default signature"
+        except DlpipeError as exc:
+            self.why = str(exc)
+        except (KeyError, TypeError):
+            self.why = "its metadata has no serving_default signature"
         if self.chosen and self.types is not None and self.chosen not in self.types:
             raise ConfigError(f"--input-name {self.chosen}: {self.model} has no such input", self._listed())
 
@@ -109,12 +112,13 @@ class Inputs:
     def value(self, name: str, text: str) -> Any:
         """A CSV cell as its input's type wants it (a number where it looks like one, without metadata).
 
-        A blank cell is missing (null), for the model to impute as training did.
+        A blank cell is a hole, sent as training's datasets hold one (NaN for a number, "" for a
+        string), for the model to fill as it learned to.
         """
         if self.types is not None and name not in self.types:
             raise ConfigError(f"--csv-row: {self.model} has no input {name!r}", self._listed())
         if not text.strip():
-            return None
+            return _hole(name, self.types[name] if self.types else "DT_STRING")
         if self.types is None:
             for guess in (int, float):
                 try:
@@ -131,6 +135,14 @@ class Inputs:
             raise ConfigError(f"--csv-row: {name}={text!r} is not what {name} takes ({self.types[name]})") from None
 
 
+def _hole(name: str, dtype: str) -> Any:
+    if _NUMBERS.get(dtype) is float:
+        return math.nan
+    if dtype == "DT_STRING":
+        return ""
+    raise ConfigError(f"--csv-row: {name} is missing, and its input takes whole numbers ({dtype}), which have no hole")
+
+
 def _csv_row(text: str, inputs: Inputs) -> dict[str, Any]:
     """``age=39,workclass="State-gov, local"`` as one instance: cells split at commas, quotes keep them in a value."""
     cells = shlex.shlex(text, posix=True)
@@ -145,6 +157,9 @@ def _csv_row(text: str, inputs: Inputs) -> dict[str, Any]:
         if not sep or not name.strip():
             raise ConfigError(f"--csv-row: {cell!r} is not NAME=VALUE", "e.g. 'age=39,workclass=State-gov'")
         row[name.strip()] = inputs.value(name.strip(), value)
+    for name, dtype in (inputs.types or {}).items():
+        if name not in row:  # a column left out is missing, like a blank one
+            row[name] = _hole(name, dtype)
     return row
 
 

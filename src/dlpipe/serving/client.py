@@ -66,32 +66,69 @@ def probabilities(predictions: list[Any]) -> list[list[float]]:
     return [row[PROBABILITIES] if isinstance(row, dict) else row for row in predictions]
 
 
-def grpc_predict(target: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
-                 timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
-    import grpc
-    from tensorflow_serving.apis import get_model_metadata_pb2, model_pb2, predict_pb2, prediction_service_pb2_grpc
+def _model_spec(model: str, version: int | None, label: str | None) -> Any:
+    from tensorflow_serving.apis import model_pb2
 
-    from dlpipe.serving import tensors
-    from dlpipe.serving.servable import DEFAULT_SIGNATURE, SIGNATURE_DEF
-    from dlpipe.serving.status import ServingError
-
-    if not instances:
-        raise DlpipeError("no instances to send")
     spec = model_pb2.ModelSpec(name=model)
     if version is not None:
         spec.version.value = version
     elif label:
         spec.version_label = label
+    return spec
+
+
+def _signature(stub: Any, spec: Any, target: str, timeout: float) -> Any:
+    """The model's serving_default SignatureDef, from GetModelMetadata."""
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    from dlpipe.serving.servable import DEFAULT_SIGNATURE, SIGNATURE_DEF
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=[SIGNATURE_DEF])
+    signatures = get_model_metadata_pb2.SignatureDefMap()
+    stub.GetModelMetadata(request, timeout=timeout).metadata[SIGNATURE_DEF].Unpack(signatures)
+    if DEFAULT_SIGNATURE not in signatures.signature_def:
+        raise DlpipeError(f"{target}: model {spec.name} has no {DEFAULT_SIGNATURE} signature")
+    return signatures.signature_def[DEFAULT_SIGNATURE]
+
+
+def _channel(target: str) -> Any:
+    import grpc
+
     # An answer may be as large as TF Serving sends (gRPC clients accept 4 MiB by default).
-    with grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)]) as channel:
+    return grpc.insecure_channel(target, options=[("grpc.max_receive_message_length", -1)])
+
+
+def grpc_input_types(target: str, model: str, version: int | None = None, label: str | None = None,
+                     timeout: float = 30.0) -> dict[str, str]:  # fmt: skip
+    """The serving_default inputs and their dtypes (``DT_STRING``), as REST's metadata names them."""
+    import grpc
+    from tensorflow.core.framework import types_pb2
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    with _channel(target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            request = get_model_metadata_pb2.GetModelMetadataRequest(model_spec=spec, metadata_field=[SIGNATURE_DEF])
-            signatures = get_model_metadata_pb2.SignatureDefMap()
-            stub.GetModelMetadata(request, timeout=timeout).metadata[SIGNATURE_DEF].Unpack(signatures)
-            if DEFAULT_SIGNATURE not in signatures.signature_def:
-                raise DlpipeError(f"{target}: model {model} has no {DEFAULT_SIGNATURE} signature")
-            signature = signatures.signature_def[DEFAULT_SIGNATURE]
+            signature = _signature(stub, _model_spec(model, version, label), target, timeout)
+        except grpc.RpcError as exc:
+            raise DlpipeError(f"{target}: {exc.code().name}: {exc.details()}") from None
+    return {alias: types_pb2.DataType.Name(info.dtype) for alias, info in signature.inputs.items()}
+
+
+def grpc_predict(target: str, model: str, instances: list[Any], version: int | None = None, label: str | None = None,
+                 timeout: float = 30.0) -> dict[str, Any]:  # fmt: skip
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    from dlpipe.serving import tensors
+    from dlpipe.serving.status import ServingError
+
+    if not instances:
+        raise DlpipeError("no instances to send")
+    spec = _model_spec(model, version, label)
+    with _channel(target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        try:
+            signature = _signature(stub, spec, target, timeout)
             inputs = {alias: info.dtype for alias, info in signature.inputs.items()}
             predict = predict_pb2.PredictRequest(model_spec=spec)
             for name, value in tensors.instances_to_arrays(instances, inputs).items():
