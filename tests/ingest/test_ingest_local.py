@@ -117,6 +117,27 @@ def test_csv_with_string_label_and_columns(tmp_path: Path) -> None:
     assert set(train["colour"]) == {b"red", b"blue"}
 
 
+@pytest.mark.parametrize(("name", "delimiter"), [("wine.csv", ";"), ("data.tsv", "\t"), ("pipes.csv", "|")])
+def test_a_table_with_another_delimiter(tmp_path: Path, name: str, delimiter: str) -> None:
+    """UCI's semicolons (winequality-red.csv, quoted headers), a .tsv's tabs: told from the first lines."""
+    rows = [f'"fixed acidity"{delimiter}"colour"{delimiter}"quality"']
+    rows += [f"{7 + i / 10}{delimiter}{'red' if i % 3 else 'white'}{delimiter}{5 + i % 2}" for i in range(30)]
+    (tmp_path / name).write_text("\n".join(rows) + "\n")
+    assert ingest(tmp_path, tmp_path / name, "wine", "--label", "quality") == 0
+    _, manifest = dataset(tmp_path, "wine")
+    assert manifest["label"]["classes"] == ["5", "6"]
+    assert set(manifest["features"]) == {"fixed acidity", "colour", "quality"}
+
+
+def test_a_table_with_only_a_header_is_refused_leaving_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty.csv").write_text("a,b\r\n")
+    assert ingest(tmp_path, tmp_path / "empty.csv", "empty", "--label", "b") == 1
+    assert capsys.readouterr().err.endswith(
+        "error: empty.csv has no rows (a header alone is no data: check the file's download)\n"
+    )
+    assert not (tmp_path / "datasets" / "empty").exists()
+
+
 def test_parquet(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

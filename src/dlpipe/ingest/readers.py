@@ -123,6 +123,19 @@ def _column(column: Any) -> np.ndarray:
     return column.to_numpy()
 
 
+def _delimiter(path: Path) -> str:
+    """The CSV's delimiter, from its first lines: ',' and the others spreadsheets and downloads use
+    (UCI's semicolons, a .tsv's tabs)."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8", errors="replace") as file:
+        head = file.read(64 * 1024)
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:  # one column, or nothing to tell from
+        return "\t" if path.suffix.lower() == ".tsv" else ","
+
+
 def read_table(path: Path, fmt: str, request: Request) -> Examples:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
@@ -131,9 +144,15 @@ def read_table(path: Path, fmt: str, request: Request) -> Examples:
     # Blank cells of string columns are empty values too, not a category named "".
     options = pa_csv.ConvertOptions(strings_can_be_null=True)
     try:
-        table = pa_csv.read_csv(path, convert_options=options) if fmt == "csv" else pq.read_table(path)
+        if fmt == "csv":
+            parse = pa_csv.ParseOptions(delimiter=_delimiter(path))
+            table = pa_csv.read_csv(path, parse_options=parse, convert_options=options)
+        else:
+            table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DlpipeError(f"{path.name} is not a readable {fmt} file: {exc}") from None
+    if table.num_rows == 0:
+        raise DlpipeError(f"{path.name} has no rows", "a header alone is no data: check the file's download")
     label, text = request.label or "label", request.text_column
     for wanted in (label, text):
         if wanted is not None and wanted not in table.column_names:
@@ -202,7 +221,8 @@ def _single_file_format(path: Path) -> str | None:
     name = path.name.lower()
     if name.endswith(TFRECORD_SUFFIXES):
         return "tfrecord"
-    return {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}.get(path.suffix.lower())
+    formats = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet", ".npz": "npz"}
+    return formats.get(path.suffix.lower())
 
 
 def _read_file(path: Path, request: Request) -> Examples:
