@@ -138,6 +138,17 @@ def test_a_table_with_only_a_header_is_refused_leaving_nothing(tmp_path: Path, c
     assert not (tmp_path / "datasets" / "empty").exists()
 
 
+def test_a_class_whose_every_image_is_corrupt_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Dog/ holds only files that do not open (0 bytes, HEIC named .jpg): no dataset without dogs."""
+    folders = make_image_folders(tmp_path / "src")
+    for image in (folders / "Dog").iterdir():
+        image.write_bytes(b"" if image.suffix == ".png" else b"ftypheic not a jpeg")
+    assert ingest(tmp_path / "vol", folders, "pets") == 1
+    err = capsys.readouterr().err
+    assert "error: class Dog has no usable examples (all were skipped: {" in err and "corrupt image" in err, err
+    assert not (tmp_path / "vol" / "datasets" / "pets").exists()
+
+
 def test_parquet(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -157,14 +157,17 @@ def _in_order(encode: Callable[[Any], Any], items: Iterable[Any], pool: Executor
 
 def _write_shard(
     path: Path, items: Sequence[Any], examples: readers.Examples, compressed: bool, progress: Progress
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], collections.Counter[int]]:
+    """The shard's manifest entry, and how many examples of each class it holds (of class folders)."""
     step("write", path)
     if examples.encode_block is None:
         # Other encoders are too cheap to be worth handing to another thread.
         encode = examples.encode
         records = _in_order(encode, items, *_image_readers()) if examples.format == "images" else map(encode, items)
-        written = _write_records(path, records, compressed, progress)
-        return {"file": path.name, "examples": written, "sha256": sha256_file(path)}
+        labels = [examples.label_of(item) if examples.label_of else -1 for item in items]
+        classes = _write_records(path, zip(records, labels, strict=True), compressed, progress)
+        entry = {"file": path.name, "examples": classes.total(), "sha256": sha256_file(path)}
+        return entry, classes
     # Dense data: blocks of TFRecords built by numpy (TF reads gzip files as Python writes them).
     with _HashingFile(path) as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if compressed else raw as out:
@@ -173,19 +176,22 @@ def _write_shard(
                 out.write(examples.encode_block(block))
                 progress.advance(len(block))
         digest = raw.sha256.hexdigest()
-    return {"file": path.name, "examples": len(items), "sha256": digest}
+    return {"file": path.name, "examples": len(items), "sha256": digest}, collections.Counter()
 
 
-def _write_records(path: Path, records: Iterable[bytes | None], compressed: bool, progress: Progress) -> int:
+def _write_records(
+    path: Path, records: Iterable[tuple[bytes | None, int]], compressed: bool, progress: Progress
+) -> collections.Counter[int]:
+    """Write the records that encoded (None: a skipped file); count them by their label."""
     import tensorflow as tf
 
     options = tf.io.TFRecordOptions(compression_type="GZIP" if compressed else "")
-    written = 0
+    written: collections.Counter[int] = collections.Counter()
     with tf.io.TFRecordWriter(str(path), options) as writer:
-        for record in records:
+        for record, label in records:
             if record is not None:
                 writer.write(record)
-                written += 1
+                written[label] += 1
             progress.advance()
     return written
 
@@ -207,8 +213,19 @@ def write_splits(
             for split, path, chunk in jobs
         ]
         shards: dict[str, list] = collections.defaultdict(list)
+        per_class: collections.Counter[int] = collections.Counter()
         for split, future in futures:
-            shards[split].append(future.result())
+            entry, classes = future.result()
+            shards[split].append(entry)
+            per_class += classes
+    # A class folder whose every file was skipped (all corrupt, or a format not read) would train a
+    # model that never answers it.
+    empty = [name for index, name in enumerate(examples.classes) if examples.label_of and not per_class[index]]
+    if empty:
+        kinds = ", ".join(sorted(folders.IMAGE_SUFFIXES | folders.TEXT_SUFFIXES))
+        skipped = dict(examples.skipped)
+        raise DlpipeError(f"class {', '.join(empty)} has no usable examples (all were skipped: {skipped})",
+                          f"check the files of that class folder: dlpipe reads {kinds} files that open")  # fmt: skip
     result = {}
     for split, entries in shards.items():
         total = sum(s["examples"] for s in entries)
