@@ -139,3 +139,19 @@ def test_token_ids_say_which_model_fits(tmp_path: Path, capsys: pytest.CaptureFi
         "are lost; for text-bigru, ingest the raw text: class folders of .txt files, or a table with --text-column"
     ) in capsys.readouterr().err
     assert top_classes(Layout(root).run_paths("ids").export) <= {"0", "1"}
+
+
+def test_keras_mnist_npz_keeps_its_splits_and_trains_on_its_pixels(tmp_path: Path) -> None:
+    """keras.datasets' mnist.npz: x_train/y_train/x_test/y_test of uint8 pixels 0..255."""
+    rng = np.random.default_rng(0)
+    arrays = {f"{a}_{split}": rng.integers(0, 256 if a == "x" else 10, (rows, 28, 28) if a == "x" else rows, np.uint8)
+              for split, rows in (("train", 60), ("test", 20)) for a in ("x", "y")}  # fmt: skip
+    np.savez(tmp_path / "mnist.npz", **arrays)
+    root = tmp_path / "vol"
+    assert cli(root, "ingest", "--source", str(tmp_path / "mnist.npz"), "--dataset", "mnist") == 0
+    manifest = json.loads(Layout(root).manifest_path("mnist", 1).read_text())
+    examples = {split: info["examples"] for split, info in manifest["splits"].items()}
+    assert examples["test"] == 20 and examples["train"] + examples["validation"] == 60, "the publisher's test split"
+    assert manifest["features"]["x"] == {"dtype": "int64", "shape": [28, 28]}
+    assert cli(root, "train", "--dataset", "mnist", "--model", "cnn", "--max-steps", "2", "--run-id", "mnist") == 0
+    assert top_classes(Layout(root).run_paths("mnist").export) <= {str(d) for d in range(10)}

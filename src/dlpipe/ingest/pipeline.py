@@ -169,6 +169,7 @@ def _write_shard(
         entry = {"file": path.name, "examples": classes.total(), "sha256": sha256_file(path)}
         return entry, classes
     # Dense data: blocks of TFRecords built by numpy (TF reads gzip files as Python writes them).
+    classes = collections.Counter(map(examples.label_of, items) if examples.label_of else [])
     with _HashingFile(path) as raw:
         with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6) if compressed else raw as out:
             for start in range(0, len(items), BLOCK_ROWS):
@@ -176,7 +177,7 @@ def _write_shard(
                 out.write(examples.encode_block(block))
                 progress.advance(len(block))
         digest = raw.sha256.hexdigest()
-    return {"file": path.name, "examples": len(items), "sha256": digest}, collections.Counter()
+    return {"file": path.name, "examples": len(items), "sha256": digest}, classes
 
 
 def _write_records(

@@ -99,16 +99,40 @@ def from_arrays(fmt: str, columns: dict[str, np.ndarray], label: str) -> Example
     return Examples(fmt, features, label, classes, {None: range(len(y))}, encode, encode_block=block)
 
 
+_KERAS_SPLITS = {"train": "train", "test": "test", "val": "validation", "valid": "validation"}
+
+
+def _keras_splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """Keras's layout (mnist.npz: x_train, y_train, x_test, y_test; x_val, y_val), as {split: (x, y)}."""
+    pairs = {_KERAS_SPLITS[s]: (arrays[f"x_{s}"], arrays[f"y_{s}"]) for s in _KERAS_SPLITS
+             if f"x_{s}" in arrays and f"y_{s}" in arrays}  # fmt: skip
+    return pairs if "train" in pairs and len(arrays) == 2 * len(pairs) else None
+
+
 def read_npz(path: Path, label: str | None) -> Examples:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except (ValueError, OSError) as exc:
         raise DlpipeError(f"{path.name} is not a readable .npz file: {exc}") from None
+    if label is None and (splits := _keras_splits(arrays)):
+        return _split_arrays(splits)
     label = label or "y"
     if label not in arrays:
         raise ConfigError(f"{path.name} has no array {label!r}", f"arrays: {', '.join(sorted(arrays))}; set --label")
     return from_arrays("npz", arrays, label)
+
+
+def _split_arrays(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> Examples:
+    """One x and one y, the rows of each split the publisher's (a validation split carved from train if none)."""
+    x = np.concatenate([pair[0] for pair in splits.values()])
+    y = np.concatenate([pair[1] for pair in splits.values()])
+    examples = from_arrays("npz", {"x": x, "y": y}, "y")
+    indices, _classes = _labels(y, "y")
+    bounds = np.cumsum([0, *(len(pair[1]) for pair in splits.values())])
+    examples.items = {split: range(bounds[i], bounds[i + 1]) for i, split in enumerate(splits)}
+    examples.label_of = lambda row: int(indices[row])
+    return examples
 
 
 def _column(column: Any) -> np.ndarray:

@@ -103,6 +103,8 @@ def _image_input(inputs: dict[str, Any], model: str) -> tuple[str, Any]:
         raise _refuse(model, "one image feature (a 2-D or 3-D float array)", inputs)
     name, tensor = images[0], inputs[images[0]]
     x = keras.layers.Reshape((*tensor.shape[1:], 1))(tensor) if len(tensor.shape) == 3 else tensor
+    if "int" in str(tensor.dtype):  # pixels as stored (mnist.npz's uint8 0..255): floats 0..1, as the layers want
+        x = keras.layers.Rescaling(1 / 255)(x)
     return name, x
 
 
