@@ -89,6 +89,19 @@ def client(section: Mapping[str, Any], environ: Mapping[str, str] | None = None)
     return boto3.session.Session().client("s3", **kwargs)
 
 
+def require_credentials(section: Mapping[str, Any], uri: str, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse, before hours of work, an upload that could not sign its requests: no keys in the
+    configuration and none in boto3's default chain (variables, a profile, a pod's IAM role)."""
+    import boto3
+
+    if settings(section, environ).get("access_key_id") or boto3.session.Session().get_credentials() is not None:
+        return
+    raise ConfigError(
+        f"{uri}: no S3 credentials to upload with",
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the charts: s3.existingSecret), or give the pod an IAM role",
+    )
+
+
 def explain(exc: Exception, where: str) -> DlpipeError:
     """Turn a botocore exception into one line that says what to do."""
     from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError

@@ -165,3 +165,22 @@ def test_mixed_precision_and_upload_of_the_run(volume: Path, bucket, capsys: pyt
     assert run_cli("export", "verify", "half", "--root", str(volume)) == 0
     keys = {o["Key"] for o in bucket.list_objects_v2(Bucket=bucket.bucket, Prefix="runs/half/")["Contents"]}
     assert {"runs/half/export/saved_model.pb", "runs/half/history.json", "runs/half/config.json"} <= keys
+
+
+def test_an_upload_without_credentials_is_refused_before_training(
+    volume: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not after the hours of training it would follow: a configuration error (exit 2, not retried)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    args = ["train", "--root", str(volume), "--dataset", "digits", "--max-steps", "3", "--run-id", "keyless",
+            "--upload", "s3://runs/team"]  # fmt: skip
+    assert run_cli(*args) == 2
+    assert capsys.readouterr().err.endswith(
+        "error: s3://runs/team: no S3 credentials to upload with (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+        "(the charts: s3.existingSecret), or give the pod an IAM role)\n"
+    )
+    assert not Layout(volume).run_paths("keyless").dir.exists(), "nothing trained, nothing left"

@@ -252,6 +252,8 @@ def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
     run_id = config.get("run_id")
     events_path = layout.run_paths(run_id).events if run_id else layout.dataset_events(opts.dataset)
     with recorded("ingest", config, events_path, layout.refused_events(), run_id) as events:
+        if opts.upload:
+            s3.require_credentials(config["s3"], opts.upload)
         result = _ingest(opts, layout, config, events)
         if opts.upload:  # also when up to date: an upload cut short is finished by the next run
             target = f"{opts.upload.rstrip('/')}/{opts.dataset}/{result.version}"

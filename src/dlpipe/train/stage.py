@@ -37,6 +37,8 @@ def run_stage(opts: Options, layout: Layout, config: dict[str, Any]) -> Result:
     """Events go to ``runs/<id>/events.jsonl``: started, epoch, progress, then finished or failed."""
     run = layout.run_paths(opts.run_id)
     with recorded("train", config, run.events, layout.refused_events(), opts.run_id) as events:
+        if opts.upload:
+            s3.require_credentials(config["s3"], opts.upload)
         trainer = Trainer(opts, layout, config, events)
         trainer.prepare()
         _recover(run)
