@@ -52,10 +52,13 @@ def test_single_pod(helm: str, tmp_path: Path) -> None:
     assert {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": "2Gi"}} in pod["volumes"]
 
 
-def test_multi_gpu(helm: str) -> None:
+def test_multi_gpu(helm: str, tmp_path: Path) -> None:
     docs = _docs(helm, charts.ValuesCase(CHART, CHART / "examples" / "multi-gpu-values.yaml"))
     pod = _pod(docs)
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 4
+    path = tmp_path / "config.yaml"
+    path.write_text(docs["ConfigMap"]["data"][CONFIG_FILE])
+    assert load_config(config_file=path, environ={})["train"]["gpus"] == 4, "fewer seen by TensorFlow: an error"
     assert pod["nodeSelector"] == {"kops.k8s.io/dl-instance": "true"}
     assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
     assert docs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["command"] == ["tensorboard"]

@@ -240,6 +240,7 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
         ),
         ("multi-worker in one pod", {"config": {"train": {"strategy": "multi-worker"}}}, "config.train.strategy"),
         ("workers in config", {"config": {"train": {"workers": 4}}}, "config.train.workers"),
+        ("gpus in config", {"config": {"train": {"gpus": 1}}}, "config.train.gpus"),
         (
             "peer typo",
             {"networkPolicy": {"from": [{"namespaceSelectr": {}}]}},

@@ -23,9 +23,11 @@ process starts. The rules:
   runs once: a failed pod fails it for good (no ``backoffLimit`` retries, which would hide the failure).
   Resources other than cpu, memory and ephemeral-storage (``nvidia.com/gpu``) are refused; those three
   are not enforced. ``gpus="cpu"`` lets a pod that asks for ``nvidia.com/gpu`` run on the CPU instead
-  (``CUDA_VISIBLE_DEVICES`` empty, so no GPU of this machine is seen either): for a flow whose training
-  asks for a GPU, where what is checked is that it runs, not how fast. Tolerations, ``nodeSelector``,
-  affinity and priority choose a node; on the one node here they change nothing, and are not checked.
+  (``CUDA_VISIBLE_DEVICES`` empty, so no GPU of this machine is seen either, and ``DLPIPE_TRAIN__GPUS=0``
+  over the chart's ``train.gpus``, whose check would fail a pod that sees fewer GPUs than it asked for):
+  for a flow whose training asks for a GPU, where what is checked is that it runs, not how fast.
+  Tolerations, ``nodeSelector``, affinity and priority choose a node; on the one node here they change
+  nothing, and are not checked.
 - Processes: init containers one by one, each to completion (the first failure fails the pod);
   sidecars (init containers with ``restartPolicy: Always``) and containers run together, the sidecars
   until the containers end. ``command`` replaces the image's ENTRYPOINT and drops its CMD, ``args``
@@ -655,8 +657,8 @@ class Cluster:
             env |= {key: mapper.rewrite(value, "", strict=False) for key, value in image.env}
         env |= self._env(where, container, metadata, spec, rewrite)
         env |= extra_env  # JOB_COMPLETION_INDEX: the Job controller appends it to the container's env
-        if gpu:
-            env["CUDA_VISIBLE_DEVICES"] = ""  # gpus="cpu": the GPUs it asked for are this machine's CPU
+        if gpu:  # gpus="cpu": the GPUs it asked for are this machine's CPU, and dlpipe is told there are none
+            env |= {"CUDA_VISIBLE_DEVICES": "", "DLPIPE_TRAIN__GPUS": "0"}
         if any(mount == "/tmp" for mount, _, _ in mounts):
             env["TMPDIR"] = mapper.local("/tmp", where)
         env["KUBELET_SITE_READONLY"] = "\n".join(str(source) for _, source, read_only in mounts if read_only)

@@ -184,3 +184,16 @@ def test_an_upload_without_credentials_is_refused_before_training(
         "(the charts: s3.existingSecret), or give the pod an IAM role)\n"
     )
     assert not Layout(volume).run_paths("keyless").dir.exists(), "nothing trained, nothing left"
+
+
+def test_gpus_the_pod_was_given_but_tensorflow_cannot_see_fail_the_run(
+    volume: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart passes gpus as train.gpus: a CPU-only image, or a node whose driver is broken, fails
+    in one line instead of training on the CPU for days. (This machine has no GPU.)"""
+    monkeypatch.setenv("DLPIPE_TRAIN__GPUS", "1")
+    args = ["train", "--root", str(volume), "--dataset", "digits", "--max-steps", "3", "--run-id", "gpu-less"]
+    assert run_cli(*args) == 1
+    err = capsys.readouterr().err
+    assert "error: train.gpus is 1, but TensorFlow sees 0 GPU(s): this would train on the CPU (run the GPU image" in err
+    assert not Layout(volume).run_paths("gpu-less").export.is_complete()

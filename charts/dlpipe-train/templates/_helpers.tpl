@@ -3,6 +3,10 @@
 {{- include "dlpipe-train.checkDistribution" . -}}
 {{- $config := deepCopy .Values.config -}}
 {{- $_ := set $config.train "dataset" (include "dlpipe-train.dataset" .) -}}
+{{- if gt (int .Values.gpus) 0 -}}
+{{- /* A pod given GPUs that TensorFlow cannot see fails, rather than train on the CPU for days. */ -}}
+{{- $_ := set $config.train "gpus" (int .Values.gpus) -}}
+{{- end -}}
 {{- if include "dlpipe-train.multiWorker" . -}}
 {{- $_ := set $config.train "workers" (int .Values.distributed.workers) -}}
 {{- $_ := set $config.train "port" (int .Values.distributed.port) -}}
@@ -37,7 +41,7 @@ other is the chart's to write (distributed.*), not config's.
 {{- if and .Values.kueue.priorityClass (not .Values.kueue.queueName) -}}
 {{- fail (printf "kueue.priorityClass=%s without kueue.queueName: Kueue orders only what it queues; set kueue.queueName to a LocalQueue, or leave priorityClass empty" .Values.kueue.priorityClass) -}}
 {{- end -}}
-{{- range $key, $value := dict "workers" "distributed.workers" "port" "distributed.port" "service" "distributed.workers" -}}
+{{- range $key, $value := dict "workers" "distributed.workers" "port" "distributed.port" "service" "distributed.workers" "gpus" "gpus" -}}
 {{- if hasKey $.Values.config.train $key -}}
 {{- fail (printf "config.train.%s is the chart's to set: use %s instead" $key $value) -}}
 {{- end -}}

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dlpipe.errors import ConfigError
+from dlpipe.errors import ConfigError, DlpipeError
 
 
 def tf_config_for_indexed_job(job: str, service: str, workers: int, index: int, port: int) -> dict[str, Any]:
@@ -97,6 +97,12 @@ def choose(kind: str, train: Mapping[str, Any], environ: Mapping[str, str] | Non
     import tensorflow as tf
 
     environ = os.environ if environ is None else environ
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) < train.get("gpus", 0):
+        raise DlpipeError(
+            f"train.gpus is {train['gpus']}, but TensorFlow sees {len(gpus)} GPU(s): this would train on the CPU",
+            "run the GPU image (images/stages: tensorflow-gpu) on a node whose NVIDIA driver works (nvidia-smi)",
+        )
     tf_config = resolve_tf_config(train, environ)
     if kind == "multi-worker" or (kind == "auto" and tf_config):
         if not tf_config:
@@ -110,7 +116,6 @@ def choose(kind: str, train: Mapping[str, Any], environ: Mapping[str, str] | Non
         index = int(task.get("index", 0))
         chief = task.get("type") == "chief" or ("chief" not in cluster and task.get("type") == "worker" and index == 0)
         return Placement(strategy, chief, index, len(cluster.get("worker", [])) + len(cluster.get("chief", [])))
-    gpus = tf.config.list_physical_devices("GPU")
     if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
         return Placement(tf.distribute.MirroredStrategy(), True, 0, 1)
     if kind == "auto" and gpus:
