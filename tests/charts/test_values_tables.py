@@ -287,6 +287,7 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
     "dlpipe-serving": [
         ("REST port = gRPC port", {"service": {"restPort": 8500, "grpcPort": 8500}}, "service.restPort"),
         ("sidecar on TF Serving's port", {"sidecar": {"port": 8501}}, "sidecar.port"),
+        ("GPUs with the CPU build", {"gpus": 1, "image": {"tag": "2.19.0"}}, "image.tag"),
         ("HPA min above max", {"hpa": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}, "hpa.minReplicas"),
         ("PDB keeping every pod", {"replicaCount": 2, "pdb": {"minAvailable": 2}}, "pdb.minAvailable"),
         ("models repeating the main model", {"models": [{"name": "digits", "version": 2}]}, "models[0].name"),

@@ -6,6 +6,9 @@
 {{/* TF Serving's image: the pinned official one, its GPU variant when gpus > 0. */}}
 {{- define "dlpipe-serving.image" -}}
 {{- $image := deepCopy .Values.image -}}
+{{- if and (gt (int .Values.gpus) 0) $image.tag (eq $image.repository "tensorflow/serving") (not (hasSuffix "-gpu" $image.tag)) -}}
+{{- fail (printf "gpus=%d with image.tag=%s: that is TF Serving's CPU build, which would serve on the CPU; set image.tag=%s-gpu (or leave it empty)" (int .Values.gpus) $image.tag $image.tag) -}}
+{{- end -}}
 {{- if not $image.tag -}}
 {{- $_ := set $image "tag" (ternary "2.21.0-gpu" "2.21.0" (gt (int .Values.gpus) 0)) -}}
 {{- end -}}
