@@ -54,7 +54,7 @@ def test_blessing_publishing_and_the_baseline(volume: Path, baseline: str, capsy
     layout = Layout(volume)
     out = baseline
     assert "run strong: blessed" in out and "published as digits version 1" in out
-    assert "helm upgrade <serving-release> dlpipe/dlpipe-serving --reuse-values --set model.version=1" in out
+    assert "helm upgrade <serving-release> dlpipe/dlpipe-serving --reset-then-reuse-values --set model.version=1" in out
     assert layout.model_versions("digits") == [1]
     assert lineage_run_id(layout.model_version("digits", 1)) == "strong", "lineage travels"
 

@@ -5,8 +5,8 @@ call) and runs the docs' shell blocks as written. They keep a cluster's state in
 (``DOCS_CLUSTER``): namespaces, Secrets and releases with what each rendered. So:
 
 - ``helm install|upgrade`` render with the real helm (``install --dry-run=client``: manifests
-  and NOTES, as the user would see them); ``--reuse-values`` replays the release's earlier
-  values first, as helm does. A release name already in use, a namespace nobody created, a
+  and NOTES, as the user would see them); ``--reset-then-reuse-values`` (or ``--reuse-values``)
+  replays the release's earlier values first, as helm does. A release name already in use, a namespace nobody created, a
   claim, Secret, dataset, run or model that no earlier step provides fail, naming it.
 - ``helm test`` needs the release and a ``--timeout`` longer than its test pods wait.
 - ``kubectl`` checks that every object it names (``job/…``, ``service/…``, a ``--selector``)
@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 VALUE_FLAGS = ("--set", "--set-string", "--set-file", "--set-json", "-f", "--values")
-DROPPED_FLAGS = ("--wait", "--atomic", "--rollback-on-failure", "--install", "--reuse-values", "--create-namespace")
+REUSE_FLAGS = ("--reuse-values", "--reset-then-reuse-values")  # replayed on the chart as it is now: the same here
+DROPPED_FLAGS = ("--wait", "--atomic", "--rollback-on-failure", "--install", *REUSE_FLAGS, "--create-namespace")
 HELM_TEST_DEFAULT_S = 300
 
 
@@ -155,7 +156,7 @@ def _install(state: dict[str, Any], args: list[str], namespace: str, real: str) 
     if verb == "upgrade" and not exists and "--install" not in args:
         raise Refused(f'helm upgrade {release}: "{release}" has no deployed releases')
     values = _value_args(args)
-    if verb == "upgrade" and exists and "--reuse-values" in args:
+    if verb == "upgrade" and exists and set(REUSE_FLAGS) & set(args):
         values = state["releases"][key]["values"] + values
     if "--timeout" in args:
         _duration_s(_option(args, "--timeout") or "")

@@ -106,7 +106,7 @@ def describe(opts: Any, result: Any) -> str:
     if result.version is not None:
         how = "already published as" if result.already_published else "published as"
         lines.append(f"{how} {opts.model_name} version {result.version}")
-        upgrade = "helm upgrade <serving-release> dlpipe/dlpipe-serving --reuse-values"
+        upgrade = "helm upgrade <serving-release> dlpipe/dlpipe-serving --reset-then-reuse-values"
         lines.append(f"roll it out: {upgrade} --set model.version={result.version}")
     return "\n".join(lines)
 
