@@ -261,6 +261,11 @@ CHART_BAD: dict[str, list[tuple[str, dict[str, Any], str]]] = {
     ],
     "dlpipe-evaluate": [
         (
+            "no check at all",
+            {"config": {"evaluate": {"thresholds": [], "change_thresholds": []}}},
+            "config.evaluate.thresholds",
+        ),
+        (
             "malformed threshold",
             {"config": {"evaluate": {"thresholds": ["accuracy>=0..9"]}}},
             "config.evaluate.thresholds[0]",

@@ -6,6 +6,10 @@
 {{/* The configuration file, exactly as dlpipe reads it. */}}
 {{- define "dlpipe-evaluate.config" -}}
 {{- $model := include "dlpipe-evaluate.modelName" . -}}
+{{- $evaluate := .Values.config.evaluate -}}
+{{- if not (or $evaluate.thresholds $evaluate.change_thresholds $evaluate.bless_without_thresholds) -}}
+{{- fail "config.evaluate.thresholds and config.evaluate.change_thresholds are both empty: no check could bless a model, and none would be published; set a threshold (e.g. accuracy>=0.8), or config.evaluate.bless_without_thresholds=true" -}}
+{{- end -}}
 {{- if not (or .Values.config.run_id .Values.continuous.enabled) -}}
 {{- fail "config.run_id is required (the training run to evaluate), unless continuous.enabled evaluates every finished run" -}}
 {{- end -}}
