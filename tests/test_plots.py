@@ -54,3 +54,17 @@ def test_the_roc_curve_area_is_the_metrics_auc() -> None:
     fpr, tpr, _precision = plots._curves(scores, labels == 1)
     area = np.trapezoid(np.r_[0, tpr], np.r_[0, fpr])
     assert area == pytest.approx(compute(np.stack([1 - scores, scores], 1), labels, ["a", "b"])["auc"])
+
+
+def test_an_empty_panel_gets_no_legend_and_no_warning() -> None:
+    """A class without test examples draws no curve: matplotlib would warn on stderr for its legend."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots._legend_below(axes)
+    assert axes.get_legend() is None
+    plt.close(figure)

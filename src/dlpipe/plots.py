@@ -32,8 +32,10 @@ LEGEND_COLUMNS = 2
 
 
 def _legend_below(axes: Any) -> None:
-    """The legend under the plot, where it cannot hide a line, in columns no wider than the plot."""
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=LEGEND_COLUMNS, frameon=False)
+    """The legend under the plot, where it cannot hide a line, in columns no wider than the plot;
+    none where nothing was drawn (a class without test examples has no curve)."""
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=LEGEND_COLUMNS, frameon=False)
 
 
 def _legend_rows(entries: int) -> int:
