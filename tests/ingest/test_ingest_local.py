@@ -14,6 +14,7 @@ import tensorflow as tf
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest, verify_shards
 from tests.tooling.sample_data import (
+    image_bytes,
     make_csv,
     make_image_folders,
     make_imdb,
@@ -170,6 +171,34 @@ def test_csv_text_classification(tmp_path: Path) -> None:
     assert set(manifest["features"]) == {"text", "sentiment"}
     texts = parse(directory, manifest, "train")["text"]
     assert any(t.startswith(b"great, ") for t in texts)
+
+
+def test_kaggles_dogs_vs_cats_competition_download(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """dogs-vs-cats.zip holds train.zip (train/cat.0.jpg, dog.0.jpg, ...: the class in each name),
+    test1.zip (unlabelled) and sampleSubmission.csv: the outer archive says which to take; train.zip
+    is read by its file names, and split three ways like any unsplit data."""
+    train = tmp_path / "src" / "train"
+    train.mkdir(parents=True)
+    for index, name in enumerate(("cat", "dog")):
+        for i in range(10):
+            (train / f"{name}.{i}.jpg").write_bytes(image_bytes((200 * index, 50, 9 * i), "JPEG"))
+    (train / "Thumbs.db").write_bytes(b"\x00")
+    zip_folder(tmp_path / "src", tmp_path / "train.zip")
+    (tmp_path / "sampleSubmission.csv").write_text("id,label\n1,0.5\n")
+    with zipfile.ZipFile(tmp_path / "dogs-vs-cats.zip", "w") as outer:
+        for inner in ("train.zip", "sampleSubmission.csv"):
+            outer.write(tmp_path / inner, inner)
+    assert ingest(tmp_path / "vol", tmp_path / "dogs-vs-cats.zip", "pets") == 1
+    assert capsys.readouterr().err.endswith(
+        f"error: {tmp_path / 'dogs-vs-cats.zip'} holds archives (train.zip), not the data itself "
+        "(unpack the one with the labelled data and ingest that, e.g. --source train.zip)\n"
+    )
+    assert ingest(tmp_path / "vol", tmp_path / "train.zip", "pets") == 0
+    _, manifest = dataset(tmp_path / "vol", "pets")
+    assert manifest["label"]["classes"] == ["cat", "dog"] and manifest["format"] == "images"
+    assert set(manifest["splits"]) == {"train", "validation", "test"}
+    assert sum(s["examples"] for s in manifest["splits"].values()) == 20 and manifest["skipped"] == {
+        "file outside the class folders": 1}  # fmt: skip
 
 
 def test_image_folders_zip_skips_corrupt_and_non_images(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import io
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,8 @@ class ClassFolders:
 def _split_layout(root: Path) -> dict[str | None, Path] | None:
     """``{"train": root/train, "test": root/test}`` when the folder is split by the source."""
     dirs = {SPLIT_ALIASES.get(d.name.lower()): d for d in subfolders(root)}
+    if None not in dirs and set(dirs) == {"train"}:
+        return {None: dirs["train"]}  # a train folder alone is data not split yet: split it like any other
     if None not in dirs and dirs:
         return dirs  # every sub-folder is a split name
     return None
@@ -170,9 +173,42 @@ def _items(
     return items
 
 
+_NAMED = re.compile(r"([A-Za-z][A-Za-z_-]*?)[._-]\d+\.(jpe?g|png)", re.IGNORECASE)
+
+
+def _named_images(folder: Path) -> dict[str, list[Path]]:
+    """Images that carry their class in their name (Kaggle's dogs-vs-cats: ``cat.0.jpg``, ``dog.12.jpg``),
+    by class: all a folder holds without sub-folders, or nothing when they do not all say one."""
+    found: dict[str, list[Path]] = collections.defaultdict(list)
+    for path in _visible(folder):
+        match = _NAMED.fullmatch(path.name)
+        if path.is_dir() or (not match and path.suffix.lower() in IMAGE_SUFFIXES):
+            return {}
+        if match:
+            found[match[1].lower()].append(path)
+    return dict(found) if len(found) >= 2 else {}
+
+
+def _read_named(tree: Tree, root: Path, splits: dict[str | None, Path], stray: Sequence[Path]) -> ClassFolders:
+    named = {split: _named_images(folder) for split, folder in splits.items()}
+    classes = sorted(set.intersection(*(set(found) for found in named.values())))
+    logger.info("classes in the file names of %s: %s", tree.show(root), ", ".join(classes))
+    skipped: collections.Counter[str] = collections.Counter()
+    named_files = {p for found in named.values() for paths in found.values() for p in paths}
+    beside = [p for folder in splits.values() for p in _visible(folder) if p not in named_files]
+    _ignore(tree, "beside the named images", [*stray, *beside], skipped)
+    others = [p for found in named.values() for c in sorted(set(found) - set(classes)) for p in found[c]]
+    _ignore(tree, "of a class not in every split", others, skipped)
+    items = {split: [(p, i) for i, c in enumerate(classes) for p in found[c]] for split, found in named.items()}
+    return ClassFolders("images", classes, items, skipped)
+
+
 def read(tree: Tree, root: Path, fmt: str, stray: Sequence[Path] = ()) -> ClassFolders:
-    """The class folders below ``root`` (a folder of ``tree``); ``stray``: files already found beside wrappers."""
+    """The class folders below ``root`` (a folder of ``tree``); ``stray``: files already found beside wrappers.
+    Without class folders, images named ``<class>.<n>.jpg`` are read by those names."""
     splits = _split_layout(root) or {None: root}
+    if fmt in ("auto", "images") and all(_named_images(folder) for folder in splits.values()):
+        return _read_named(tree, root, splits, stray)
     per_split = {split: {d.name: d for d in subfolders(folder)} for split, folder in splits.items()}
     classes = _classes(tree, root, per_split)
     skipped: collections.Counter[str] = collections.Counter()
