@@ -6,6 +6,10 @@ A cats-vs-dogs download, as an archive, an S3 prefix or a folder::
     PetImages/Dog/Thumbs.db, a truncated 666.jpg    skipped and counted when encoded, never fatal
     readme[1].txt, MSR-LA - 3467.docx               stray files beside the wrapper: ignored, and said so
 
+or, without class folders, one folder of images named by class (Kaggle's dogs-vs-cats ``train.zip``)::
+
+    train/cat.0.jpg …   train/dog.0.jpg …             the label is the name's first word
+
 The data is looked for below wrapper folders: a folder holding no data file
 and one sub-folder, itself holding folders and not named like a split, stands
 for that sub-folder (its files are stray). A source split by its publisher
