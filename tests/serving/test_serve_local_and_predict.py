@@ -80,6 +80,12 @@ def test_bad_requests_are_400_with_a_reason(server: LocalServer, capsys) -> None
     assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits",
                    "--instances", '[{"pixels": [1, 2]}]') == 1  # fmt: skip
     assert "HTTP 400" in capsys.readouterr().err
+    # An op that fails: TF Serving's words (the op's message, its node), not an eager call's wrapping.
+    assert run_cli("predict", "--url", f"http://127.0.0.1:{server.port}", "--model", "digits",
+                   "--instances", '[{"image": [[1, 2, 3]]}]') == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "HTTP 400" in err and "[[{{node " in err, err
+    assert "Graph execution error" not in err and "stack traces" not in err and "[Op:" not in err, err
     assert run_cli("predict", "--url", "http://127.0.0.1:9", "--model", "digits", "--instances", "[1]") == 1
     assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
 

@@ -14,6 +14,7 @@ regression output ``outputs``), then the signature's function runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,16 @@ class Servable:
         except (TypeError, ValueError) as exc:
             raise invalid(str(exc).splitlines()[0]) from None
         except tf.errors.OpError as exc:
-            raise ServingError(Code(exc.error_code), exc.message) from None
+            raise ServingError(Code(exc.error_code), op_message(exc.message)) from None
         return {alias: tensor.numpy() for alias, tensor in outputs.items()}
+
+
+def op_message(message: str) -> str:
+    """An op's error as TF Serving's session run words it (``Input to reshape is …\n\t [[{{node …}}]]``),
+    without what an eager call wraps it in: ``Graph execution error: … <stack traces unavailable>``
+    before it, `` [Op:__inference_…]`` after."""
+    _, marker, rest = message.partition("<stack traces unavailable>\n")
+    return re.sub(r" \[Op:__inference_[^\]]*\]$", "", rest if marker else message)
 
 
 def load(directory: Path, version: int) -> Servable:
