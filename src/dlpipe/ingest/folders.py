@@ -196,6 +196,9 @@ def _named_images(folder: Path) -> dict[str, list[Path]]:
 def _read_named(tree: Tree, root: Path, splits: dict[str | None, Path], stray: Sequence[Path]) -> ClassFolders:
     named = {split: _named_images(folder) for split, folder in splits.items()}
     classes = sorted(set.intersection(*(set(found) for found in named.values())))
+    if len(classes) < 2:
+        raise DlpipeError(f"{tree.show(root)}: the image names share {len(classes)} class(es) across the splits; "
+                          "need at least two", f"folders: {tree.folders()}; {SUBDIR_HINT}")  # fmt: skip
     logger.info("classes in the file names of %s: %s", tree.show(root), ", ".join(classes))
     skipped: collections.Counter[str] = collections.Counter()
     named_files = {p for found in named.values() for paths in found.values() for p in paths}

@@ -158,7 +158,7 @@ def _in_order(encode: Callable[[Any], Any], items: Iterable[Any], pool: Executor
 def _write_shard(
     path: Path, items: Sequence[Any], examples: readers.Examples, compressed: bool, progress: Progress
 ) -> tuple[dict[str, Any], collections.Counter[int]]:
-    """The shard's manifest entry, and how many examples of each class it holds (of class folders)."""
+    """The shard's manifest entry, and how many examples of each class it holds (where items know theirs)."""
     step("write", path)
     if examples.encode_block is None:
         # Other encoders are too cheap to be worth handing to another thread.
