@@ -53,7 +53,7 @@ def model_features(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def is_encoded_image(name: str, manifest: dict[str, Any]) -> bool:
-    """Images from class folders are stored as encoded JPEG/PNG bytes."""
+    """Images from class folders are stored as the files' encoded bytes (JPEG, PNG, GIF, BMP, WebP)."""
     return manifest["format"] == "images" and manifest["features"].get(name, {}).get("dtype") == "string"
 
 

@@ -202,18 +202,22 @@ def test_kaggles_dogs_vs_cats_competition_download(tmp_path: Path, capsys: pytes
 
 
 def test_image_folders_zip_skips_corrupt_and_non_images(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    archive = zip_folder(make_image_folders(tmp_path / "src"), tmp_path / "pets.zip")
+    folders = make_image_folders(tmp_path / "src")
+    for fmt, suffix in (("GIF", ".gif"), ("BMP", ".bmp"), ("WEBP", ".webp")):  # what training decodes too
+        (folders / "Dog" / f"more{suffix}").write_bytes(image_bytes((5, 6, 7), fmt))
+    (folders / "Cat" / "scan.tiff").write_bytes(image_bytes((5, 6, 7), "TIFF"))
+    archive = zip_folder(folders, tmp_path / "pets.zip")
     assert ingest(tmp_path / "vol", archive, "pets") == 0
     out = capsys.readouterr().out
-    assert "skipped 1 corrupt image, 1 not an image" in out
+    assert "skipped 1 corrupt image, 2 not an image" in out
     directory, manifest = dataset(tmp_path / "vol", "pets")
     assert manifest["format"] == "images"
     assert manifest["label"]["classes"] == ["Cat", "Dog"]
-    assert manifest["skipped"] == {"corrupt image": 1, "not an image": 1}
-    assert sum(s["examples"] for s in manifest["splits"].values()) == 12
+    assert manifest["skipped"] == {"corrupt image": 1, "not an image": 2}
+    assert sum(s["examples"] for s in manifest["splits"].values()) == 15
     images = parse(directory, manifest, "train")["image"]
-    decoded = tf.io.decode_image(images[0])
-    assert decoded.shape == (10, 12, 3)
+    decoded = [tf.io.decode_image(image, channels=3, expand_animations=False) for image in images]  # as training
+    assert {image.shape for image in decoded} == {(10, 12, 3)}
     assert not (tmp_path / "vol" / ".cache" / "work").exists() or not any(
         (tmp_path / "vol" / ".cache" / "work").iterdir()
     )

@@ -37,7 +37,9 @@ from dlpipe.errors import ConfigError, DlpipeError
 from dlpipe.records import serialize
 
 logger = log.get("ingest")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+# The formats training decodes (tf.io.decode_image: an animated GIF's first frame), by suffix and as PIL names them.
+IMAGE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WEBP"}
+IMAGE_SUFFIXES = set(IMAGE_FORMATS)
 TEXT_SUFFIXES = {".txt"}
 SPLIT_ALIASES = {
     "train": "train",
@@ -177,7 +179,7 @@ def _items(
     return items
 
 
-_NAMED = re.compile(r"([A-Za-z][A-Za-z_-]*?)[._-]\d+\.(jpe?g|png)", re.IGNORECASE)
+_NAMED = re.compile(rf"([A-Za-z][A-Za-z_-]*?)[._-]\d+({'|'.join(map(re.escape, IMAGE_SUFFIXES))})", re.IGNORECASE)
 
 
 def _named_images(folder: Path) -> dict[str, list[Path]]:
@@ -257,8 +259,8 @@ def _encode_image(skipped: collections.Counter[str]) -> Callable[[tuple[Path, in
         data = path.read_bytes()
         try:
             with Image.open(io.BytesIO(data)) as image:
-                if image.format not in ("JPEG", "PNG"):
-                    skip(f"{image.format} image (not JPEG/PNG)")
+                if image.format not in IMAGE_FORMATS.values():
+                    skip(f"{image.format} image (not {'/'.join(sorted(set(IMAGE_FORMATS.values())))})")
                     return None
                 # A JPEG decodes at 1/8 scale, several times faster: every coefficient of the file is
                 # still decoded, so truncated and corrupt files fail in load() all the same.

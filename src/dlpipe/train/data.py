@@ -35,7 +35,7 @@ Batch = tuple[dict[str, tf.Tensor], tf.Tensor]
 
 
 def decode_images(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """A batch of JPEG/PNG bytes -> float32 [batch, size, size, 3] in [0, 1]."""
+    """A batch of encoded images (JPEG, PNG, GIF, BMP, WebP) -> float32 [batch, size, size, 3] in [0, 1]."""
 
     def one(data: tf.Tensor) -> tf.Tensor:
         image = tf.io.decode_image(data, channels=3, expand_animations=False)
