@@ -88,6 +88,14 @@ def test_split_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert sums[0] == sums[1] != sums[2]
 
 
+def test_split_names_are_those_training_reads(tmp_path: Path) -> None:
+    """valid= (or val=, dev=) is the validation split: training would find no split named valid."""
+    source = make_npz(tmp_path / "d.npz", rows=100)
+    assert ingest(tmp_path, source, "d", "--splits", "train=0.8,valid=0.1,test=0.1") == 0
+    _, manifest = dataset(tmp_path, "d")
+    assert set(manifest["splits"]) == {"train", "validation", "test"}
+
+
 def test_npz_with_custom_splits_shards_and_gzip(tmp_path: Path) -> None:
     source = make_npz(tmp_path / "data.npz", rows=300)
     assert (

@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from dlpipe import log
 from dlpipe.errors import ConfigError, DlpipeError
+from dlpipe.ingest.splits import SPLIT_ALIASES
 from dlpipe.records import serialize
 
 logger = log.get("ingest")
@@ -41,16 +42,6 @@ logger = log.get("ingest")
 IMAGE_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WEBP"}
 IMAGE_SUFFIXES = set(IMAGE_FORMATS)
 TEXT_SUFFIXES = {".txt"}
-SPLIT_ALIASES = {
-    "train": "train",
-    "training": "train",
-    "test": "test",
-    "testing": "test",
-    "validation": "validation",
-    "valid": "validation",
-    "val": "validation",
-    "dev": "validation",
-}
 STRAY = "file outside the class folders"
 SUBDIR_HINT = "pass --subdir PATH to name the folder that holds one folder per class"
 _LISTED = 12  # folders named in a hint

@@ -1,7 +1,8 @@
 """Splits: the source's own, or seeded fractions; and a validation split carved out of train when one is missing.
 
 ``--splits train=0.8,validation=0.1,test=0.1`` divides a source that has no
-splits of its own. A source split by its publisher keeps its splits; when it
+splits of its own (``valid``, ``val`` and ``dev`` name validation, ``training``
+train, ``testing`` test). A source split by its publisher keeps its splits; when it
 has train but no validation (aclImdb: train and test), validation is carved
 out of train in the proportion ``--splits`` gives them (0.1 : 0.8 → 1/9 of
 train), stratified by class and seeded, and the manifest says so
@@ -21,6 +22,17 @@ from dlpipe.errors import ConfigError
 from dlpipe.layout import check_name
 
 logger = log.get("ingest")
+# The names publishers give splits, as training (train, validation) and evaluation (test) read them.
+SPLIT_ALIASES = {
+    "train": "train",
+    "training": "train",
+    "test": "test",
+    "testing": "test",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+}
 
 
 def parse_splits(text: str) -> dict[str, float]:
@@ -36,7 +48,8 @@ def parse_splits(text: str) -> dict[str, float]:
             raise ConfigError(
                 f"--splits {text!r}: {part!r} is not NAME=FRACTION", "e.g. train=0.8,validation=0.1,test=0.1"
             )
-        splits[check_name("split", name.strip())] = fraction
+        name = check_name("split", name.strip())
+        splits[SPLIT_ALIASES.get(name, name)] = fraction  # valid=0.1 is the validation split training reads
     if not splits or abs(sum(splits.values()) - 1) > 1e-6:
         raise ConfigError(f"--splits {text!r}: the fractions add up to {sum(splits.values()):g}, not 1")
     return splits
