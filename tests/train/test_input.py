@@ -16,15 +16,14 @@ import tensorflow as tf
 
 from dlpipe import failpoints
 from dlpipe.config import load_config
-from dlpipe.events import EventSink
 from dlpipe.ingest import pipeline as ingest
 from dlpipe.layout import Layout
 from dlpipe.manifest import read_manifest
 from dlpipe.train import data, strategy
 from dlpipe.train.options import Options
 from dlpipe.train.stage import run_stage
-from dlpipe.train.trainer import Trainer, steps_until_boundary
-from tests.tooling.settings import configured
+from dlpipe.train.trainer import steps_until_boundary
+from tests.tooling.settings import built_trainer, configured
 
 ROWS = 300
 
@@ -125,9 +124,7 @@ def test_an_interrupted_run_resumes_on_the_batches_an_uninterrupted_run_reads(
                 raise _Stop
 
         monkeypatch.setattr(failpoints, "step", step)
-        trainer = Trainer(Options.from_config(config), Layout(volume), config, EventSink("train"))
-        trainer.prepare()
-        trainer.build()
+        trainer = built_trainer(volume, config)
         seen.clear()
         with contextlib.suppress(_Stop):
             trainer.fit()

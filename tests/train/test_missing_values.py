@@ -15,12 +15,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dlpipe.events import EventSink
-from dlpipe.layout import Layout
 from dlpipe.records import serialize
-from dlpipe.train.options import Options
 from dlpipe.train.trainer import Trainer
-from tests.tooling.settings import configured
+from tests.tooling.settings import built_trainer, configured
 
 # Rows a client sends: NaN for an unknown number, "" for an unknown category.
 ROWS = {
@@ -41,9 +38,7 @@ def is_empty(value: Any) -> bool:
 def trained(volume: Path) -> Trainer:
     config = configured(train__dataset="income", train__model="mlp", train__max_steps=3, run_id="income-holes",
                         progress_interval=3600)  # fmt: skip
-    trainer = Trainer(Options.from_config(config), Layout(volume), config, EventSink("train"))
-    trainer.prepare()
-    trainer.build()
+    trainer = built_trainer(volume, config)
     trainer.export(trainer.fit())
     return trainer
 

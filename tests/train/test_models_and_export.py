@@ -15,13 +15,11 @@ import pytest
 import tensorflow as tf
 from tensorflow_serving.apis import prediction_log_pb2
 
-from dlpipe.events import EventSink
 from dlpipe.export import verify_export
 from dlpipe.layout import ExportPaths, Layout
 from dlpipe.train import data
-from dlpipe.train.options import Options
 from dlpipe.train.trainer import Trainer
-from tests.tooling.settings import configured
+from tests.tooling.settings import built_trainer, configured
 
 CASES = [
     ("digits", "mlp", {}),
@@ -40,10 +38,7 @@ def test_trains_exports_and_serves_the_same_predictions(volume: Path, dataset: s
     settings = {f"train__{key}": value for key, value in extra.items()}
     config = configured(train__dataset=dataset, train__model=model, train__max_steps=3, train__save_steps=2,
                         run_id=run_id, progress_interval=3600, **settings)  # fmt: skip
-    opts = Options.from_config(config)
-    trainer = Trainer(opts, Layout(volume), config, EventSink("train"))
-    trainer.prepare()
-    trainer.build()
+    trainer = built_trainer(volume, config)
     history = trainer.fit()
     check_export(trainer, trainer.export(history), steps=3)
 
@@ -51,9 +46,7 @@ def test_trains_exports_and_serves_the_same_predictions(volume: Path, dataset: s
 def test_resnet50_exports_and_serves_the_same_predictions(volume: Path) -> None:
     config = configured(train__dataset="digits", train__model="resnet50", train__batch_size=8, run_id="digits-resnet50",
                         progress_interval=3600)  # fmt: skip
-    trainer = Trainer(Options.from_config(config), Layout(volume), config, EventSink("train"))
-    trainer.prepare()
-    trainer.build()
+    trainer = built_trainer(volume, config)
     assert trainer.model.name == "resnet50" and trainer.model.count_params() > 23_000_000
     check_export(trainer, trainer.export([]), steps=0)
 
