@@ -275,11 +275,12 @@ def read(tree: folders.Tree, request: Request, subdir: str | None = None) -> Exa
         folder = tree.path
     if folder.is_file():
         return _read_file(folder, request)
-    inner = [f.name for f in folders.files(folder) if archives.is_archive(f)]
+    found = folders.files(folder)
+    inner = [f.name for f in found if archives.is_archive(f)]
     if inner and request.format == "auto" and not folders.subfolders(folder):
         raise DlpipeError(f"{tree.show(folder)} holds archives ({', '.join(inner)}), not the data itself",
                           "unpack the one with the labelled data and ingest that, e.g. --source train.zip")  # fmt: skip
-    data_files = [f for f in folders.files(folder) if _single_file_format(f)]
+    data_files = [f for f in found if _single_file_format(f)]
     fmt = request.format
     if fmt == "tfrecord" or (
         fmt == "auto" and data_files and all(_single_file_format(f) == "tfrecord" for f in data_files)
