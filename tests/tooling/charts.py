@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from dlpipe import atomic
 from tools import charts as tools_charts
 from tools.chart_lint import kube_versions
 from tools.charts import CHARTS, REPO, ValuesCase, chart_dirs, render, required_values, values_cases
@@ -129,10 +130,8 @@ def values_file(values: dict[str, Any]) -> Path:
     folder = Path(tempfile.gettempdir()) / "dlpipe-chart-values"
     folder.mkdir(exist_ok=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.yaml"
-    if not path.exists():  # written whole, then renamed: another test process may read it at once
-        part = path.with_name(f"{path.name}.{os.getpid()}")
-        part.write_text(text)
-        part.replace(path)
+    if not path.exists():  # whole or not at all: another test process may read it at once
+        atomic.write_text(path, text)
     return path
 
 
